@@ -1,0 +1,1 @@
+"""socketserver_lit: placeholder while the core is written."""
