@@ -1,0 +1,183 @@
+"""Request handlers: the code that talks to one client.
+
+What a handler is
+-----------------
+A server (see :mod:`socketserver_lit.servers`) knows how to *get* requests; it
+does not know what to say to them. That is the handler's job. For every request
+the server calls ``RequestHandlerClass(request, client_address, server)``, and the
+new handler object does all its work inside that constructor call:
+
+    setup()  ->  handle()  ->  finish()
+
+``handle()`` is where your protocol goes. ``setup()`` prepares what ``handle()``
+needs, and ``finish()`` tidies up afterwards; ``finish()`` runs even when
+``handle()`` raises, but not when ``setup()`` raised (there is nothing set up to
+tidy). The object is thrown away afterwards: one handler, one request. State that
+must outlive a request belongs on the server, which every handler can reach as
+``self.server``.
+
+Why the constructor does the work
+---------------------------------
+It makes a handler as cheap to plug in as a function: a server needs nothing but a
+callable, so a ``functools.partial`` that pre-fills extra arguments works too (the
+stdlib's ``http.server`` uses exactly that to pass a directory).
+
+Streams and datagrams
+---------------------
+What ``self.request`` is depends on the server: a connected socket for stream
+servers (TCP, Unix stream), and a ``(data, socket)`` pair for datagram servers
+(UDP, Unix datagram). :class:`StreamRequestHandler` and
+:class:`DatagramRequestHandler` hide the difference behind two file objects,
+``rfile`` to read the request from and ``wfile`` to write the reply to, so one
+``handle()`` can often serve both kinds.
+
+Next: notebook ``notebooks/examples/02-stream-handler.ipynb`` shows ``rfile``
+reading lines that arrived in pieces.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Buffer
+
+    from .servers import BaseServer
+
+__all__ = [
+    "BaseRequestHandler",
+    "StreamRequestHandler",
+    "DatagramRequestHandler",
+    "SocketWriter",
+]
+
+
+class BaseRequestHandler:
+    """One request, handled in three steps: ``setup()``, ``handle()``, ``finish()``.
+
+    Subclass it and override ``handle()``. The attributes ``request``,
+    ``client_address`` and ``server`` are set before ``setup()`` runs.
+    """
+
+    def __init__(self, request: Any, client_address: Any, server: BaseServer):
+        self.request = request
+        self.client_address = client_address
+        self.server = server
+        self.setup()
+        try:
+            self.handle()
+        finally:
+            self.finish()
+
+    def setup(self) -> None:
+        """Prepare for ``handle()``. May be overridden; the default does nothing."""
+
+    def handle(self) -> None:
+        """Serve the request. Override this: the default does nothing.
+
+        Available here: ``self.request`` (a socket, or a ``(data, socket)`` pair
+        for datagram servers), ``self.client_address`` and ``self.server``.
+        """
+
+    def finish(self) -> None:
+        """Clean up after ``handle()``, even if it raised. May be overridden.
+
+        The default does nothing.
+        """
+
+
+class SocketWriter(io.BufferedIOBase):
+    """A write-only file object that sends every ``write()`` at once, completely.
+
+    ``sock.makefile("wb", 0)`` would give a raw file whose ``write()`` may send only
+    part of the data and return a short count, a classic source of truncated
+    replies. This writer uses ``sendall()``, which loops until every byte is sent
+    (and, since Python 3.5, resumes by itself after a signal interrupts it), so
+    ``write()`` always returns the full length. There is no buffer, hence nothing
+    to flush and nothing that waits: the client sees each write immediately.
+    """
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Buffer) -> int:  # type: ignore[override]
+        """Send all of ``data`` (any bytes-like object); return its length in bytes."""
+        self._checkClosed()  # type: ignore[attr-defined]
+        if isinstance(data, str):
+            raise TypeError(
+                "wfile.write() takes bytes, not str: encode the text first, "
+                "e.g. self.wfile.write(text.encode('utf-8'))"
+            )
+        self._sock.sendall(data)
+        with memoryview(data) as view:
+            return view.nbytes
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+
+class StreamRequestHandler(BaseRequestHandler):
+    """A handler for stream sockets that reads from ``rfile`` and writes to ``wfile``.
+
+    ``rfile`` is a buffered reader over the connection, so ``readline()`` gathers
+    a whole line however many packets it arrived in. ``wfile`` is, by default, a
+    :class:`SocketWriter` that sends each write immediately.
+    """
+
+    #: Buffer size for ``rfile``; -1 selects the default (``io.DEFAULT_BUFFER_SIZE``).
+    rbufsize: int = -1
+    #: Buffer size for ``wfile``; 0 (the default) means unbuffered: every write is sent at once.
+    wbufsize: int = 0
+    #: If not ``None``, a socket timeout in seconds for every read and write, so a
+    #: silent client raises ``TimeoutError`` instead of holding the handler forever.
+    timeout: float | None = None
+    #: Set ``TCP_NODELAY`` so small replies are not held back by Nagle's algorithm.
+    disable_nagle_algorithm: bool = False
+
+    def setup(self) -> None:
+        self.connection = self.request
+        if self.timeout is not None:
+            self.connection.settimeout(self.timeout)
+        if self.disable_nagle_algorithm:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+        self.rfile = self.connection.makefile("rb", self.rbufsize)
+        if self.wbufsize == 0:
+            self.wfile: io.BufferedIOBase = SocketWriter(self.connection)
+        else:
+            self.wfile = self.connection.makefile("wb", self.wbufsize)
+
+    def finish(self) -> None:
+        try:
+            if not self.wfile.closed:
+                self._flush_reply()
+        finally:
+            self.wfile.close()
+            self.rfile.close()
+
+    def _flush_reply(self) -> None:
+        try:
+            self.wfile.flush()
+        except OSError:
+            # The client has gone: there is no one left to send the rest to.
+            pass
+
+
+class DatagramRequestHandler(BaseRequestHandler):
+    """A handler for datagram servers with the same ``rfile``/``wfile`` interface.
+
+    ``rfile`` reads the received packet; whatever ``handle()`` writes to ``wfile``
+    is collected and sent back to the client as a single datagram by ``finish()``.
+    """
+
+    def setup(self) -> None:
+        self.packet, self.socket = self.request
+        self.rfile = io.BytesIO(self.packet)
+        self.wfile = io.BytesIO()
+
+    def finish(self) -> None:
+        self.socket.sendto(self.wfile.getvalue(), self.client_address)

@@ -1,0 +1,305 @@
+"""Concurrency mixins: handle each request in a thread, a process, or a pool.
+
+The problem
+-----------
+The servers in :mod:`socketserver_lit.servers` are synchronous: ``serve_forever()``
+gets a request, handles it to the end, and only then looks for the next one. While
+one slow client is being served, everyone else waits in the kernel's listen queue:
+the server is "deaf".
+
+The shape of the fix
+--------------------
+The request pipeline has one seam made for this: ``process_request(request,
+client_address)``. Everything before it (waiting, getting, verifying) stays in the
+serving thread; everything after it (``finish_request`` and ``shutdown_request``)
+can run somewhere else. Each mixin below overrides ``process_request`` to move that
+work elsewhere, and ``server_close`` to wait for it to end. Nothing else changes,
+which is why a mixin can be combined with any server class::
+
+    class ThreadingUDPServer(ThreadingMixIn, UDPServer):
+        pass
+
+The mixin must come *first* in the bases, so that its ``process_request`` is found
+before the server's.
+
+The three answers
+-----------------
+``ThreadingMixIn``
+    A new thread per request. Cheap to start, shares memory with the server (so
+    shared state needs locks), and scales until the number of threads hurts.
+``ForkingMixIn``
+    A new child process per request (POSIX only). Full isolation: a crash or a
+    memory leak dies with the child, but nothing the child changes reaches the
+    parent, and a fork costs far more than a thread.
+``ThreadPoolMixIn`` (ours, not in the stdlib)
+    A fixed set of ``max_workers`` threads fed from a queue. Bounded resources
+    under load, and no thread start-up cost per request.
+
+All three report a handler's ``Exception`` through ``handle_error`` and always shut
+the request down, exactly as the synchronous server does.
+
+Next: ``notebooks/course/04-deaf-server.ipynb`` measures what each one buys.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+from typing import Any
+
+__all__ = ["ThreadingMixIn", "ThreadPoolMixIn"]
+
+
+class ThreadingMixIn:
+    """Handle each request in a new thread.
+
+    ``daemon_threads`` decides whether those threads may be abandoned when the
+    program exits; ``block_on_close`` decides whether ``server_close()`` waits for
+    them. Finished threads are forgotten as new ones start, so a long-running server
+    does not accumulate one entry per request it ever served.
+    """
+
+    #: Make request threads daemons: the interpreter will not wait for them at exit,
+    #: and ``server_close()`` does not join them. Decide this explicitly.
+    daemon_threads: bool = False
+    #: Make ``server_close()`` wait for every non-daemon request thread to finish.
+    block_on_close: bool = True
+    # Per-instance list of threads server_close() must join; created on first use.
+    _request_threads: list[threading.Thread] | None = None
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Run one request to its end; this is the body of each request thread."""
+        try:
+            self.finish_request(request, client_address)  # type: ignore[attr-defined]
+        except Exception:
+            self.handle_error(request, client_address)  # type: ignore[attr-defined]
+        finally:
+            self.shutdown_request(request)  # type: ignore[attr-defined]
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Start a thread to handle the request, and return at once."""
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address)
+        )
+        thread.daemon = self.daemon_threads
+        if self.block_on_close and not thread.daemon:
+            self._remember_thread(thread)
+        thread.start()
+
+    def _remember_thread(self, thread: threading.Thread) -> None:
+        threads = self._request_threads
+        if threads is None:
+            threads = self._request_threads = []
+        # Forget finished threads as we go, so memory stays flat however many
+        # requests the server has served.
+        threads[:] = [t for t in threads if t.is_alive()]
+        threads.append(thread)
+
+    def server_close(self) -> None:
+        """Close the server, then wait for running request threads (see ``block_on_close``)."""
+        super().server_close()  # type: ignore[misc]
+        threads, self._request_threads = self._request_threads or [], None
+        for thread in threads:
+            thread.join()
+
+
+class ThreadPoolMixIn:
+    """Handle requests in a fixed pool of at most ``max_workers`` threads.
+
+    Accepted requests wait in a queue until a worker is free, so a burst of
+    clients costs queue entries rather than threads. Workers start on demand, up to
+    ``max_workers``, and stay for the life of the server. ``server_close()`` lets
+    them finish everything already queued, then (with ``block_on_close``) waits for
+    them. Errors and shutdown behave as in :class:`ThreadingMixIn`.
+    """
+
+    #: The most threads the pool will run. Default: the same rule as
+    #: ``concurrent.futures.ThreadPoolExecutor`` (CPU count + 4, at most 32).
+    max_workers: int = min(32, (os.cpu_count() or 1) + 4)
+    #: Make workers daemon threads, so the interpreter does not wait for them at exit.
+    daemon_threads: bool = False
+    #: Make ``server_close()`` wait until the workers have drained the queue.
+    block_on_close: bool = True
+
+    _pool_lock: threading.Lock
+    _pool_queue: queue.SimpleQueue[tuple[Any, Any] | None]
+    _pool_workers: list[threading.Thread]
+    _pool_idle_workers: int
+
+    # Same body as ThreadingMixIn's thread: one request, errors reported, always shut down.
+    process_request_thread = ThreadingMixIn.process_request_thread
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Queue the request for the pool, starting a worker if none is idle."""
+        self._ensure_pool()
+        with self._pool_lock:
+            self._pool_queue.put((request, client_address))
+            if self._pool_idle_workers == 0 and len(self._pool_workers) < self.max_workers:
+                self._start_worker()
+
+    def _ensure_pool(self) -> None:
+        if "_pool_lock" not in vars(self):
+            if self.max_workers < 1:
+                raise ValueError(f"max_workers must be at least 1, not {self.max_workers!r}")
+            self._pool_lock = threading.Lock()
+            self._pool_queue = queue.SimpleQueue()
+            self._pool_workers = []
+            self._pool_idle_workers = 0
+
+    def _start_worker(self) -> None:
+        """Start one more worker. Caller holds ``_pool_lock``."""
+        worker = threading.Thread(
+            target=self._worker_loop,
+            name=f"{type(self).__name__}-worker-{len(self._pool_workers) + 1}",
+            daemon=self.daemon_threads,
+        )
+        self._pool_workers.append(worker)
+        self._pool_idle_workers += 1  # counts as idle until it takes its first item
+        worker.start()
+
+    def _worker_loop(self) -> None:
+        try:
+            while True:
+                item = self._pool_queue.get()
+                if item is None:  # the stop signal server_close() queues, one per worker
+                    return
+                with self._pool_lock:
+                    self._pool_idle_workers -= 1
+                try:
+                    self.process_request_thread(*item)
+                finally:
+                    with self._pool_lock:
+                        self._pool_idle_workers += 1
+        finally:
+            # A worker ended by SystemExit or a stop signal leaves the pool, so a
+            # later request starts a replacement instead of waiting for it.
+            with self._pool_lock:
+                self._pool_workers.remove(threading.current_thread())
+                self._pool_idle_workers -= 1
+
+    def server_close(self) -> None:
+        """Close the server, let the workers drain the queue, and join them if blocking."""
+        super().server_close()  # type: ignore[misc]
+        if "_pool_lock" not in vars(self):
+            return
+        with self._pool_lock:
+            workers = list(self._pool_workers)
+            # Stop signals go behind every queued request: FIFO order means the
+            # workers finish all accepted work before they see them.
+            for _ in workers:
+                self._pool_queue.put(None)
+        if self.block_on_close:
+            for worker in workers:
+                worker.join()
+
+
+if hasattr(os, "fork"):
+
+    class ForkingMixIn:
+        """Handle each request in a new child process (POSIX only).
+
+        The parent closes its copy of the request and goes straight back to
+        serving. Finished children are *reaped* (their exit status collected, so
+        they do not linger as zombies) on every turn of ``serve_forever()``, on a
+        ``handle_request()`` timeout, and whenever ``max_children`` is reached.
+        """
+
+        #: Seconds ``handle_request()`` waits before ``handle_timeout()`` reaps children.
+        timeout: float | None = 300
+        #: The set of child pids still running, or ``None`` before the first fork.
+        active_children: set[int] | None = None
+        #: At most this many children run at once; the server waits for one to end
+        #: before forking another. 40 is the stdlib's value.
+        max_children: int = 40
+        #: Make ``server_close()`` wait for every child to exit.
+        block_on_close: bool = True
+
+        def collect_children(self, *, blocking: bool = False) -> None:
+            """Reap finished children; with ``blocking``, wait for all of them to end."""
+            if self.active_children is None:
+                return
+            # Over the limit: wait for any child at all to end before going on.
+            while len(self.active_children) >= self.max_children:
+                if not self._reap_one(-1, 0):
+                    break
+            for pid in list(self.active_children):
+                self._reap_one(pid, 0 if blocking else os.WNOHANG)
+
+        def _reap_one(self, pid: int, flags: int) -> bool:
+            """Call waitpid() once and forget the child if it ended.
+
+            Returns False when there is no child left to wait for.
+            """
+            assert self.active_children is not None
+            try:
+                ended_pid, _status = os.waitpid(pid, flags)
+            except ChildProcessError:
+                # Someone else reaped it (or it was never ours): stop tracking it.
+                if pid == -1:
+                    self.active_children.clear()
+                else:
+                    self.active_children.discard(pid)
+                return False
+            if ended_pid == 0:  # WNOHANG and still running
+                return True
+            self.active_children.discard(ended_pid)
+            return True
+
+        def handle_timeout(self) -> None:
+            """Use an idle ``handle_request()`` timeout to reap children."""
+            self.collect_children()
+
+        def service_actions(self) -> None:
+            """Reap children on every turn of the ``serve_forever()`` loop."""
+            self.collect_children()
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            """Fork; the child handles the request and exits, the parent moves on."""
+            # Empty our print buffers first: the child gets a copy of them, and
+            # would otherwise print the parent's pending output a second time.
+            _flush_standard_streams()
+            pid = os.fork()
+            if pid:
+                if self.active_children is None:
+                    self.active_children = set()
+                self.active_children.add(pid)
+                # The child has its own copy of the connection; the parent's must go,
+                # or the client would not see the connection close when the child ends.
+                self.close_request(request)  # type: ignore[attr-defined]
+                return
+            self._serve_in_child(request, client_address)
+
+        def _serve_in_child(self, request: Any, client_address: Any) -> None:
+            exit_status = 1
+            try:
+                self.finish_request(request, client_address)  # type: ignore[attr-defined]
+                exit_status = 0
+            except Exception:
+                self.handle_error(request, client_address)  # type: ignore[attr-defined]
+            finally:
+                try:
+                    self.shutdown_request(request)  # type: ignore[attr-defined]
+                finally:
+                    _flush_standard_streams()  # what the handler printed must not be lost
+                    # os._exit, not sys.exit: the child must never return into the
+                    # parent's serve loop, run its atexit handlers or flush its
+                    # copies of the parent's buffers.
+                    os._exit(exit_status)
+
+        def server_close(self) -> None:
+            """Close the server, then reap children (waiting for them if ``block_on_close``)."""
+            super().server_close()  # type: ignore[misc]
+            self.collect_children(blocking=self.block_on_close)
+
+    __all__ += ["ForkingMixIn"]
+
+
+def _flush_standard_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken stream: there is nothing we could save

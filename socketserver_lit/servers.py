@@ -1,0 +1,612 @@
+"""Servers: the loop that turns a listening socket into a stream of handled requests.
+
+What a server is
+----------------
+A network server does the same few things whatever it serves. It *binds* a socket
+to an address, *activates* it (for TCP: starts listening), *waits* until a client
+shows up, *gets* the request (for TCP: accepts a connection; for UDP: reads one
+datagram), *verifies* that it wants to serve it, *processes* it by handing it to a
+request handler, *finishes* by closing what belonged to that request, and, when it
+is told to, *shuts down* its loop and *closes* its socket.
+
+This module writes those steps down once, as methods with those names, so that a
+subclass can change one step without touching the others. The classes form a small
+ladder, each rung adding exactly one idea:
+
+``BaseServer``
+    The protocol-free skeleton: the serve loop, the request pipeline, shutdown.
+    It knows nothing about sockets beyond "something with a ``fileno()``".
+``TCPServer``
+    Adds a real stream socket: bind, listen, accept, and how to close a connection.
+``UDPServer``
+    Swaps the stream socket for a datagram socket: a "request" is one packet.
+``UnixStreamServer`` / ``UnixDatagramServer``
+    The same two, on a filesystem path instead of an IP address and port.
+
+``UnixDatagramServer`` derives from ``UDPServer``, not from ``UnixStreamServer``:
+what separates an IP server from a Unix one is only the address family, while
+what separates streams from datagrams is the whole way a request is obtained.
+
+Reading order
+-------------
+The code below is laid out in the order a request flows through it: construct,
+bind, activate, wait (``serve_forever`` / ``handle_request``), get, verify,
+process, finish, shut down, close. Read it top to bottom once and you have seen
+a request's entire life. Concurrency (a thread or a process per request) is not
+here at all: it lives in :mod:`socketserver_lit.mixins`, which overrides just
+``process_request``. The code that actually talks to the client lives in
+:mod:`socketserver_lit.handlers`.
+
+Where we differ from the standard library
+-----------------------------------------
+Everything documented behaves as documented. Where the stdlib has a known
+fault, we do better, and say so at the line that does it:
+
+* ``shutdown()`` wakes the loop at once through a wake-up socket pair, instead of
+  waiting for the next ``poll_interval`` tick (up to half a second by default).
+* ``shutdown()`` called from the thread running ``serve_forever()`` raises
+  ``RuntimeError`` with an explanation, instead of deadlocking forever; and called
+  when no loop is running it returns at once instead of hanging.
+* An IPv6 literal such as ``"::1"`` makes a TCP or UDP server use ``AF_INET6``.
+* A failed bind says which address could not be bound and what to try next.
+* Unix servers remove the socket file they created when they close.
+
+Next: the notebook ``notebooks/course/01-request-lifecycle.ipynb`` traces every
+method below as it is called; :mod:`socketserver_lit.handlers` is the other half
+of every request.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "BaseServer",
+    "TCPServer",
+    "UDPServer",
+]
+
+# The address types a server accepts: an (host, port) pair for IPv4, a 2- or 4-tuple
+# for IPv6, a path (str or bytes) for Unix sockets.
+Address = Any
+# A "request" is a connected socket for stream servers and a (data, socket) pair for
+# datagram servers; BaseServer itself does not care which.
+Request = Any
+RequestHandlerFactory = Callable[[Request, Address, "BaseServer"], Any]
+
+# poll() has no FD_SETSIZE limit, so prefer it where it exists, as the stdlib does;
+# select() is the portable fallback (Windows).
+if hasattr(selectors, "PollSelector"):
+    _ServerSelector: type[selectors.BaseSelector] = selectors.PollSelector
+else:  # pragma: no cover - only on platforms without poll()
+    _ServerSelector = selectors.SelectSelector
+
+
+class BaseServer:
+    """The serve loop and the request pipeline, independent of any protocol.
+
+    ``BaseServer`` owns the *order* of the steps a request goes through; subclasses
+    supply the steps themselves (``get_request``, ``fileno``, closing a request).
+    You rarely instantiate it: use :class:`TCPServer` or :class:`UDPServer`, or
+    subclass it when your "socket" is something else that has a ``fileno()``.
+
+    Args:
+        server_address: Where to serve; stored as the ``server_address`` attribute.
+        RequestHandlerClass: Called as ``RequestHandlerClass(request, client_address,
+            server)`` once per request. A class is usual, but any callable works (the
+            stdlib's ``http.server`` passes a ``functools.partial``).
+    """
+
+    #: Seconds ``handle_request()`` waits for a request before calling
+    #: ``handle_timeout()``; ``None`` waits forever. ``serve_forever()`` ignores it.
+    timeout: float | None = None
+
+    def __init__(self, server_address: Address, RequestHandlerClass: RequestHandlerFactory):
+        if not callable(RequestHandlerClass):
+            raise TypeError(
+                "RequestHandlerClass must be a class (or other callable) that takes "
+                f"(request, client_address, server); got {RequestHandlerClass!r}, "
+                f"of type {type(RequestHandlerClass).__name__}"
+            )
+        self.server_address = server_address
+        self.RequestHandlerClass = RequestHandlerClass
+        # The lock guards the three fields below, which serve_forever() and
+        # shutdown() read and write from different threads.
+        self._serve_lock = threading.Lock()
+        self._shutdown_requested = False
+        self._serving_thread_id: int | None = None
+        self._wakeup_writer: socket.socket | None = None
+        # Set whenever no serve_forever() loop is running: shutdown() waits on it.
+        self._not_serving = threading.Event()
+        self._not_serving.set()
+
+    # -- bind and activate --------------------------------------------------------
+
+    def server_activate(self) -> None:
+        """Make the bound socket ready to receive requests. May be overridden.
+
+        Called once by the constructor of socket-based servers. The base class has
+        nothing to activate; ``TCPServer`` starts listening here.
+        """
+
+    # -- wait ---------------------------------------------------------------------
+
+    def fileno(self) -> int:
+        """Return the file descriptor the server waits on. Must be overridden.
+
+        ``serve_forever()`` and ``handle_request()`` hand the server itself to a
+        selector, which calls this. It is also what lets you watch several servers
+        from one thread with ``selectors``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define fileno()")
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Handle requests until ``shutdown()`` is called from another thread.
+
+        The loop waits for the server socket *and* a private wake-up socket at the
+        same time, so a ``shutdown()`` is noticed immediately. ``poll_interval``
+        only bounds how long a quiet loop goes without calling
+        ``service_actions()`` (which, for example, reaps finished child processes).
+        The ``timeout`` attribute is ignored here; it belongs to ``handle_request()``.
+        """
+        wakeup_reader, wakeup_writer = socket.socketpair()
+        # Non-blocking, so shutdown() can never block on a full wake-up buffer.
+        wakeup_writer.setblocking(False)
+        try:
+            if not self._enter_serve_loop(wakeup_writer):
+                return
+            try:
+                self._run_serve_loop(wakeup_reader, poll_interval)
+            finally:
+                self._leave_serve_loop()
+        finally:
+            wakeup_reader.close()
+            wakeup_writer.close()
+
+    def _enter_serve_loop(self, wakeup_writer: socket.socket) -> bool:
+        """Register this thread as the serving one; False if a shutdown is already pending."""
+        with self._serve_lock:
+            if self._serving_thread_id is not None:
+                raise RuntimeError(
+                    "serve_forever() is already running in another thread; "
+                    "a server can run only one serve loop at a time"
+                )
+            if self._shutdown_requested:
+                # shutdown() was called before this loop started (a common race when
+                # the loop runs in a freshly started thread): honour it, don't serve.
+                self._shutdown_requested = False
+                return False
+            self._serving_thread_id = threading.get_ident()
+            self._wakeup_writer = wakeup_writer
+            self._not_serving.clear()
+        return True
+
+    def _run_serve_loop(self, wakeup_reader: socket.socket, poll_interval: float) -> None:
+        with _ServerSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(wakeup_reader, selectors.EVENT_READ)
+            while not self._shutdown_requested:
+                ready = selector.select(poll_interval)
+                # A shutdown that arrived while we slept wins over a request that
+                # arrived at the same moment: the caller of shutdown() is waiting.
+                if self._shutdown_requested:
+                    break
+                for key, _events in ready:
+                    if key.fileobj is self:
+                        self._handle_request_noblock()
+                self.service_actions()
+
+    def _leave_serve_loop(self) -> None:
+        with self._serve_lock:
+            self._shutdown_requested = False
+            self._serving_thread_id = None
+            self._wakeup_writer = None
+            self._not_serving.set()
+
+    def service_actions(self) -> None:
+        """Do periodic housekeeping; called once per turn of the ``serve_forever()`` loop.
+
+        May be overridden. The default does nothing; ``ForkingMixIn`` reaps finished
+        children here. It runs at least once every ``poll_interval`` seconds while
+        the loop is idle, and after every request.
+        """
+
+    def handle_request(self) -> None:
+        """Wait for one request (at most ``timeout`` seconds) and handle it.
+
+        Use this instead of ``serve_forever()`` to drive the server from your own
+        loop. The wait is bounded by the smaller of the server's ``timeout``
+        attribute and the socket's own timeout; if nothing arrives in time,
+        ``handle_timeout()`` is called and the method returns.
+        """
+        timeout = self._effective_timeout()
+        with _ServerSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            # select() may wake early (a signal, a spurious wake-up); keep waiting
+            # until the full timeout has really passed.
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                if selector.select(timeout):
+                    self._handle_request_noblock()
+                    return
+                if deadline is not None:
+                    timeout = deadline - time.monotonic()
+                    if timeout <= 0:
+                        self.handle_timeout()
+                        return
+
+    def _effective_timeout(self) -> float | None:
+        socket_timeout = self._socket_timeout()
+        if self.timeout is None:
+            return socket_timeout
+        if socket_timeout is None:
+            return self.timeout
+        return min(self.timeout, socket_timeout)
+
+    def _socket_timeout(self) -> float | None:
+        sock = getattr(self, "socket", None)
+        return sock.gettimeout() if sock is not None else None
+
+    def handle_timeout(self) -> None:
+        """React to ``handle_request()`` waiting ``timeout`` seconds in vain. May be overridden.
+
+        The default does nothing; ``ForkingMixIn`` uses the pause to reap children.
+        """
+
+    # -- get, verify, process -----------------------------------------------------
+
+    def _handle_request_noblock(self) -> None:
+        """Run one request through get -> verify -> process, never blocking on get.
+
+        Called only once the selector has said the socket is readable. Every
+        request that was got is shut down exactly once on every path: refused,
+        handled, failed with an ``Exception`` (reported through ``handle_error``),
+        or escaping with ``SystemExit``/``KeyboardInterrupt`` (which propagate).
+        """
+        try:
+            request, client_address = self.get_request()
+        except OSError:
+            # The client went away between "readable" and accept(), or a datagram
+            # vanished: nothing to serve, and nothing to clean up.
+            return
+        if not self.verify_request(request, client_address):
+            self.shutdown_request(request)
+            return
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            # handle_error() runs inside the except block on purpose: overrides
+            # can call sys.exc_info() or traceback.print_exc() to see the error.
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+        except BaseException:
+            self.shutdown_request(request)
+            raise
+
+    def get_request(self) -> tuple[Request, Address]:
+        """Take the next request off the socket; return ``(request, client_address)``.
+
+        Must be overridden: only the protocol knows what a request is.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define get_request()")
+
+    def verify_request(self, request: Request, client_address: Address) -> bool:
+        """Decide whether to serve this request. May be overridden.
+
+        Return ``False`` to refuse it: the request is then closed without a handler
+        ever seeing it. This is the place for an allow-list or a rate limit. The
+        default accepts everyone.
+        """
+        return True
+
+    def process_request(self, request: Request, client_address: Address) -> None:
+        """Handle the request and then shut it down. May be overridden.
+
+        This is the seam the concurrency mixins use: ``ThreadingMixIn`` and
+        ``ForkingMixIn`` override it to run ``finish_request`` in a thread or a
+        child process instead of right here.
+        """
+        self.finish_request(request, client_address)
+        self.shutdown_request(request)
+
+    def finish_request(self, request: Request, client_address: Address) -> None:
+        """Serve the request by instantiating ``RequestHandlerClass``. May be overridden.
+
+        The handler's constructor does all the work (setup, handle, finish).
+        """
+        self.RequestHandlerClass(request, client_address, self)
+
+    def handle_error(self, request: Request, client_address: Address) -> None:
+        """Report an exception raised while processing a request. May be overridden.
+
+        Called from inside the ``except`` block, so ``sys.exc_info()`` describes the
+        error. Only ``Exception`` subclasses get here; ``SystemExit`` and
+        ``KeyboardInterrupt`` stop the server instead. The default prints the
+        traceback to standard error and lets the server go on serving.
+        """
+        rule = "-" * 60
+        print(rule, file=sys.stderr)
+        print(f"Error while handling the request from {client_address!r}:", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        print(rule, file=sys.stderr)
+
+    # -- finish: release what belonged to one request ------------------------------
+
+    def shutdown_request(self, request: Request) -> None:
+        """End the conversation with one client, then close the request. May be overridden."""
+        self.close_request(request)
+
+    def close_request(self, request: Request) -> None:
+        """Release the resources of one request. May be overridden; the base does nothing."""
+
+    # -- shut down and close the server ---------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop the ``serve_forever()`` loop and wait until it has stopped.
+
+        Call it from another thread than the one running the loop. The loop wakes
+        at once (no waiting for ``poll_interval``), finishes the request it is in,
+        and returns. If no loop is running, this returns at once and the next
+        ``serve_forever()`` will return immediately, so a shutdown that races
+        ahead of a freshly started server thread is not lost.
+
+        Raises:
+            RuntimeError: if called from the serving thread itself, where waiting
+                for the loop to stop could never end (the stdlib deadlocks here).
+        """
+        with self._serve_lock:
+            if self._serving_thread_id == threading.get_ident():
+                raise RuntimeError(
+                    "shutdown() was called from the thread running serve_forever(), "
+                    "so it would wait forever for itself. Call it from another thread, "
+                    "e.g. threading.Thread(target=server.shutdown).start(), or use a "
+                    "threading server so handlers run outside the serving thread."
+                )
+            self._shutdown_requested = True
+            self._wake_serve_loop()
+        self._not_serving.wait()
+
+    def _wake_serve_loop(self) -> None:
+        """Make the serving thread's select() return now. Caller holds the lock."""
+        if self._wakeup_writer is None:
+            return
+        try:
+            self._wakeup_writer.send(b"\0")
+        except (BlockingIOError, InterruptedError):
+            pass  # the pipe is full of earlier wake-ups: the loop will wake anyway
+
+    def server_close(self) -> None:
+        """Release the server's resources. May be overridden; the base has none."""
+
+    def __enter__(self) -> BaseServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server_close()
+
+
+class TCPServer(BaseServer):
+    """A server on a stream socket: one request is one accepted connection.
+
+    The constructor creates the socket and, unless ``bind_and_activate`` is false,
+    binds and activates it; if either step fails the socket is closed before the
+    error reaches you, so a busy port never leaks a descriptor. Pass
+    ``bind_and_activate=False`` to set socket options in between, then call
+    ``server_bind()`` and ``server_activate()`` yourself.
+
+    An IPv6 literal host such as ``"::1"`` selects ``AF_INET6`` for this instance
+    (the class attribute stays ``AF_INET``), so ``TCPServer(("::1", 0), H)`` works.
+    """
+
+    #: The socket family; ``AF_INET6`` or ``AF_UNIX`` in subclasses.
+    address_family: int = socket.AF_INET
+    #: The socket type: a stream.
+    socket_type: int = socket.SOCK_STREAM
+    #: The ``listen()`` backlog: connections the kernel queues while we are busy.
+    #: 5 is the value the stdlib and most classic servers start with.
+    request_queue_size: int = 5
+    #: Set ``SO_REUSEADDR`` before binding, to rebind a port still in TIME_WAIT.
+    allow_reuse_address: bool = False
+    #: Set ``SO_REUSEPORT`` before binding, to share a port between processes.
+    allow_reuse_port: bool = False
+
+    def __init__(
+        self,
+        server_address: Address,
+        RequestHandlerClass: RequestHandlerFactory,
+        bind_and_activate: bool = True,
+    ):
+        super().__init__(server_address, RequestHandlerClass)
+        if _is_ipv6_literal_address(server_address) and self.address_family == socket.AF_INET:
+            self.address_family = socket.AF_INET6
+        self.socket = socket.socket(self.address_family, self.socket_type)
+        if bind_and_activate:
+            try:
+                self.server_bind()
+                self.server_activate()
+            except BaseException:
+                self.server_close()
+                raise
+
+    def server_bind(self) -> None:
+        """Apply the reuse options and bind the socket to ``server_address``. May be overridden.
+
+        Afterwards ``server_address`` holds the address really bound, so a port of 0
+        ("any free port") is replaced by the port the kernel chose.
+        """
+        if self.allow_reuse_address and hasattr(socket, "SO_REUSEADDR"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.allow_reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            self.socket.bind(self.server_address)
+        except OSError as error:
+            raise _explain_bind_error(error, self.server_address) from error
+        self.server_address = self.socket.getsockname()
+
+    def server_activate(self) -> None:
+        """Start listening, with a backlog of ``request_queue_size``. May be overridden."""
+        self.socket.listen(self.request_queue_size)
+
+    def fileno(self) -> int:
+        """Return the listening socket's file descriptor, for use with ``selectors``."""
+        return self.socket.fileno()
+
+    def get_request(self) -> tuple[socket.socket, Address]:
+        """Accept one connection: the new socket is the request."""
+        return self.socket.accept()
+
+    def shutdown_request(self, request: socket.socket) -> None:
+        """Say "no more data" to the client, then close the connection.
+
+        ``shutdown(SHUT_WR)`` sends the FIN explicitly so the client sees a clean
+        end of stream even if a child process still holds a copy of the socket.
+        """
+        try:
+            request.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the client is already gone; closing is all that is left
+        self.close_request(request)
+
+    def close_request(self, request: socket.socket) -> None:
+        """Close the connection's socket."""
+        request.close()
+
+    def server_close(self) -> None:
+        """Close the listening socket. Safe to call more than once."""
+        self.socket.close()
+
+
+class UDPServer(TCPServer):
+    """A server on a datagram socket: one request is one packet.
+
+    There are no connections, so there is nothing to listen on, accept or close
+    per request. The request handed to the handler is the pair ``(data, socket)``;
+    the reply goes back with ``socket.sendto(reply, client_address)``. A datagram
+    longer than ``max_packet_size`` is truncated to that size by the kernel.
+    """
+
+    socket_type: int = socket.SOCK_DGRAM
+    allow_reuse_address: bool = False
+    #: The largest datagram read in one request. 8192 is the stdlib's value; the
+    #: rest of a longer datagram is discarded by the kernel.
+    max_packet_size: int = 8192
+
+    def server_activate(self) -> None:
+        """Do nothing: a datagram socket receives as soon as it is bound."""
+
+    def get_request(self) -> tuple[tuple[bytes, socket.socket], Address]:
+        """Read one datagram; the request is ``(data, server_socket)``."""
+        data, client_address = self.socket.recvfrom(self.max_packet_size)
+        return (data, self.socket), client_address
+
+    def shutdown_request(self, request: tuple[bytes, socket.socket]) -> None:
+        """Nothing to shut down: the socket is shared by all clients."""
+        self.close_request(request)
+
+    def close_request(self, request: tuple[bytes, socket.socket]) -> None:
+        """Nothing to close: the socket is shared by all clients."""
+
+
+if hasattr(socket, "AF_UNIX"):
+
+    class _RemovesSocketFile(TCPServer):
+        """Unlink the socket file this server created, when the server closes.
+
+        Binding an ``AF_UNIX`` socket creates a file; the stdlib leaves it behind,
+        so the next bind to the same path fails with "Address already in use". We
+        remember which file we made (device and inode) and remove exactly that file,
+        never one that someone else put at the same path since.
+        """
+
+        _socket_file_identity: tuple[int, int] | None = None
+
+        def server_bind(self) -> None:
+            super().server_bind()
+            path = self.server_address
+            if _is_filesystem_path(path):
+                info = os.stat(path)
+                self._socket_file_identity = (info.st_dev, info.st_ino)
+
+        def server_close(self) -> None:
+            super().server_close()
+            identity, self._socket_file_identity = self._socket_file_identity, None
+            if identity is None:
+                return
+            try:
+                info = os.stat(self.server_address)
+                if (info.st_dev, info.st_ino) == identity:
+                    os.unlink(self.server_address)
+            except OSError:
+                pass  # already removed, or the directory is gone: nothing to clean
+
+    class UnixStreamServer(_RemovesSocketFile, TCPServer):
+        """A stream server on a Unix domain socket (a filesystem path)."""
+
+        address_family: int = socket.AF_UNIX
+
+    class UnixDatagramServer(_RemovesSocketFile, UDPServer):
+        """A datagram server on a Unix domain socket.
+
+        A client must bind its own socket to a path of its own before sending:
+        otherwise it has no address the reply could be sent to.
+        """
+
+        address_family: int = socket.AF_UNIX
+
+    __all__ += ["UnixStreamServer", "UnixDatagramServer"]
+
+
+def _is_ipv6_literal_address(address: Address) -> bool:
+    """True for ``("::1", port)`` and other tuples whose host is an IPv6 literal."""
+    if not isinstance(address, tuple) or not address or not isinstance(address[0], str):
+        return False
+    host = address[0].split("%", 1)[0]  # drop a zone index such as "fe80::1%eth0"
+    if ":" not in host:
+        return False
+    try:
+        socket.inet_pton(socket.AF_INET6, host)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _is_filesystem_path(address: Address) -> bool:
+    """True for a Unix socket path on disk (not the Linux abstract namespace)."""
+    if isinstance(address, bytes):
+        return bool(address) and not address.startswith(b"\0")
+    return isinstance(address, str) and bool(address) and not address.startswith("\0")
+
+
+def _explain_bind_error(error: OSError, address: Address) -> OSError:
+    """Return ``error`` re-made with the address and a hint in its message.
+
+    The type and ``errno`` stay the same, so code that checks
+    ``error.errno == errno.EADDRINUSE`` still works.
+    """
+    hints = {
+        "EADDRINUSE": "another server is using it; pick another port, use port 0 for any "
+        "free port, or stop the other server",
+        "EADDRNOTAVAIL": "that address does not belong to this machine; use "
+        "'127.0.0.1' or 'localhost' to serve locally",
+        "EACCES": "permission denied; ports below 1024 need privileges, so try a port above 1024",
+    }
+    name = _errno_name(error.errno)
+    hint = hints.get(name, "check the address and try again")
+    message = f"{error.strerror or error}: cannot bind to {address!r}: {hint}"
+    if error.errno is None:
+        return type(error)(message)
+    return type(error)(error.errno, message)
+
+
+def _errno_name(number: int | None) -> str:
+    return errno.errorcode.get(number, "") if number is not None else ""
