@@ -1,0 +1,597 @@
+"""BaseServer, TCPServer, UDPServer and the Unix servers: one behaviour per test.
+
+The suite targets Linux (it counts descriptors in /proc/self/fd and uses the
+abstract Unix namespace), which is where CI runs.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import socket
+import sys
+import threading
+
+import pytest
+from conftest import JOIN_TIMEOUT, open_descriptor_count
+
+import socketserver_lit as ss
+
+
+class EchoLine(ss.StreamRequestHandler):
+    def handle(self) -> None:
+        self.wfile.write(self.rfile.readline())
+
+
+class Recorder(ss.BaseRequestHandler):
+    """Remembers every request it saw on the server's ``seen`` list."""
+
+    def handle(self) -> None:
+        self.server.seen.append(self.client_address)  # type: ignore[attr-defined]
+
+
+def exchange(address, payload: bytes = b"ping\n", family=socket.AF_INET) -> bytes:
+    with socket.socket(family, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        client.connect(address)
+        client.sendall(payload)
+        chunks = []
+        while chunk := client.recv(4096):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+# -- construction ---------------------------------------------------------------------
+
+
+def test_constructor_stores_address_and_handler_class():
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
+        assert server.RequestHandlerClass is EchoLine
+        host, port = server.server_address
+        assert host == "127.0.0.1" and port > 0
+
+
+def test_non_callable_handler_is_refused_at_construction_naming_it():
+    with pytest.raises(TypeError, match=r"RequestHandlerClass.*got 42, of type int"):
+        ss.TCPServer(("127.0.0.1", 0), 42)  # type: ignore[arg-type]
+
+
+def test_non_callable_handler_check_leaks_no_socket():
+    before = open_descriptor_count()
+    with pytest.raises(TypeError):
+        ss.UDPServer(("127.0.0.1", 0), "handler")  # type: ignore[arg-type]
+    assert open_descriptor_count() == before
+
+
+def test_any_callable_serves_as_handler_factory(serve):
+    calls = []
+
+    def make_handler(request, client_address, server, *, label):
+        calls.append(label)
+        return EchoLine(request, client_address, server)
+
+    factory = functools.partial(make_handler, label="partial")
+    with serve(ss.TCPServer(("127.0.0.1", 0), factory)) as server:
+        assert exchange(server.server_address) == b"ping\n"
+    assert calls == ["partial"]
+
+
+def test_class_attribute_defaults():
+    assert ss.TCPServer.address_family == socket.AF_INET
+    assert ss.TCPServer.socket_type == socket.SOCK_STREAM
+    assert ss.TCPServer.request_queue_size == 5
+    assert ss.TCPServer.allow_reuse_address is False
+    assert ss.TCPServer.allow_reuse_port is False
+    assert ss.BaseServer.timeout is None
+    assert ss.UDPServer.socket_type == socket.SOCK_DGRAM
+    assert ss.UDPServer.max_packet_size == 8192
+    assert ss.UDPServer.allow_reuse_address is False
+
+
+def test_context_manager_closes_the_socket():
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
+        assert server.fileno() >= 0
+    assert server.socket.fileno() == -1
+
+
+def test_server_close_can_be_called_twice():
+    server = ss.TCPServer(("127.0.0.1", 0), EchoLine)
+    server.server_close()
+    server.server_close()
+    assert server.socket.fileno() == -1
+
+
+# -- bind and activate -------------------------------------------------------------------
+
+
+def test_port_zero_is_replaced_by_the_bound_port():
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
+        assert server.server_address[1] == server.socket.getsockname()[1] != 0
+
+
+def test_bind_and_activate_false_leaves_socket_unbound_until_asked():
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine, bind_and_activate=False) as server:
+        assert server.socket.getsockname() == ("0.0.0.0", 0)
+        server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.server_bind()
+        server.server_activate()
+        assert server.server_address[1] != 0
+        with socket.create_connection(server.server_address, timeout=5):
+            pass
+
+
+def test_allow_reuse_address_sets_so_reuseaddr():
+    class Reusing(ss.TCPServer):
+        allow_reuse_address = True
+
+    with Reusing(("127.0.0.1", 0), EchoLine) as server:
+        assert server.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
+        assert not server.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+
+
+def test_allow_reuse_port_lets_two_servers_share_a_port():
+    class Sharing(ss.TCPServer):
+        allow_reuse_port = True
+
+    with Sharing(("127.0.0.1", 0), EchoLine) as first:
+        with Sharing(first.server_address, EchoLine) as second:
+            assert second.server_address == first.server_address
+            assert second.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+
+
+def test_busy_port_raises_eaddrinuse_naming_the_address_and_leaks_nothing():
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine) as first:
+        before = open_descriptor_count()
+        with pytest.raises(OSError) as caught:
+            ss.TCPServer(first.server_address, EchoLine)
+        assert caught.value.errno == errno.EADDRINUSE
+        assert repr(first.server_address) in str(caught.value)
+        assert "port 0" in str(caught.value)
+        assert open_descriptor_count() == before
+
+
+def test_unknown_host_raises_gaierror_and_leaks_nothing():
+    before = open_descriptor_count()
+    with pytest.raises(socket.gaierror, match="no-such-host.invalid"):
+        ss.TCPServer(("no-such-host.invalid", 0), EchoLine)
+    assert open_descriptor_count() == before
+
+
+def test_port_out_of_range_raises_and_leaks_nothing():
+    before = open_descriptor_count()
+    with pytest.raises(OverflowError):
+        ss.TCPServer(("127.0.0.1", 70000), EchoLine)
+    assert open_descriptor_count() == before
+
+
+def test_address_not_on_this_machine_explains_itself():
+    with pytest.raises(OSError) as caught:
+        ss.TCPServer(("192.0.2.1", 0), EchoLine)  # TEST-NET-1: never assigned locally
+    assert caught.value.errno == errno.EADDRNOTAVAIL
+    assert "127.0.0.1" in str(caught.value)
+
+
+def test_ipv6_literal_selects_af_inet6_for_the_instance_only(serve):
+    with serve(ss.TCPServer(("::1", 0), EchoLine)) as server:
+        assert server.address_family == socket.AF_INET6
+        assert server.socket.family == socket.AF_INET6
+        assert ss.TCPServer.address_family == socket.AF_INET
+        reply = exchange(server.server_address[:2], family=socket.AF_INET6)
+    assert reply == b"ping\n"
+
+
+def test_ipv6_literal_works_for_udp(serve):
+    class Upper(ss.DatagramRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(self.rfile.read().upper())
+
+    with serve(ss.UDPServer(("::1", 0), Upper)) as server:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.sendto(b"six", server.server_address[:2])
+            assert client.recv(100) == b"SIX"
+
+
+def test_explicit_address_family_subclass_is_respected():
+    class V6Server(ss.TCPServer):
+        address_family = socket.AF_INET6
+
+    with V6Server(("::1", 0), EchoLine) as server:
+        assert server.socket.family == socket.AF_INET6
+
+
+# -- wait: handle_request and serve_forever ------------------------------------------------
+
+
+def test_handle_request_serves_exactly_one_request():
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
+        results = []
+        client = threading.Thread(target=lambda: results.append(exchange(server.server_address)))
+        client.start()
+        server.handle_request()
+        client.join(JOIN_TIMEOUT)
+    assert results == [b"ping\n"]
+
+
+def test_handle_request_calls_handle_timeout_after_timeout():
+    class Impatient(ss.TCPServer):
+        timeout = 0.05
+        timeouts = 0
+
+        def handle_timeout(self) -> None:
+            self.timeouts += 1
+
+    with Impatient(("127.0.0.1", 0), EchoLine) as server:
+        server.handle_request()
+        server.handle_request()
+        assert server.timeouts == 2
+
+
+def test_handle_request_honours_the_socket_timeout_too():
+    class Counting(ss.TCPServer):
+        timeouts = 0
+
+        def handle_timeout(self) -> None:
+            self.timeouts += 1
+
+    with Counting(("127.0.0.1", 0), EchoLine) as server:
+        server.socket.settimeout(0.05)
+        server.handle_request()
+        assert server.timeouts == 1
+
+
+def test_serve_forever_calls_service_actions_while_idle():
+    class Busy(ss.TCPServer):
+        turns = 0
+
+        def service_actions(self) -> None:
+            self.turns += 1
+            if self.turns == 3:
+                threading.Thread(target=self.shutdown).start()
+
+    with Busy(("127.0.0.1", 0), EchoLine) as server:
+        thread = threading.Thread(target=server.serve_forever, args=(0.01,))
+        thread.start()
+        thread.join(JOIN_TIMEOUT)
+        assert not thread.is_alive()
+        assert server.turns >= 3
+
+
+def test_serve_forever_serves_many_requests(serve):
+    with serve(ss.TCPServer(("127.0.0.1", 0), EchoLine)) as server:
+        replies = [exchange(server.server_address, b"%d\n" % i) for i in range(20)]
+    assert replies == [b"%d\n" % i for i in range(20)]
+
+
+def test_two_serve_loops_at_once_are_refused(serve):
+    with serve(ss.TCPServer(("127.0.0.1", 0), EchoLine)) as server:
+        exchange(server.server_address)  # the first loop is certainly running now
+        with pytest.raises(RuntimeError, match="already running"):
+            server.serve_forever()
+
+
+# -- shutdown ------------------------------------------------------------------------------
+
+
+def test_shutdown_wakes_the_loop_without_waiting_for_poll_interval():
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
+        # A poll interval of an hour: only the wake-up socket can end this loop.
+        thread = threading.Thread(target=server.serve_forever, args=(3600,))
+        thread.start()
+        exchange(server.server_address)
+        server.shutdown()
+        thread.join(JOIN_TIMEOUT)
+        assert not thread.is_alive()
+
+
+def test_shutdown_from_serving_thread_raises_instead_of_deadlocking():
+    errors = []
+
+    class SelfStopping(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            self.server.shutdown()
+
+    class Capturing(ss.TCPServer):
+        def handle_error(self, request, client_address) -> None:
+            errors.append(sys.exc_info()[1])
+
+    with Capturing(("127.0.0.1", 0), SelfStopping) as server:
+        thread = threading.Thread(target=server.serve_forever, args=(3600,))
+        thread.start()
+        exchange(server.server_address)
+        server.shutdown()
+        thread.join(JOIN_TIMEOUT)
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+    assert "another thread" in str(errors[0])
+
+
+def test_shutdown_with_no_loop_running_returns_and_cancels_the_next_loop():
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
+        server.shutdown()  # would hang forever in the stdlib
+        thread = threading.Thread(target=server.serve_forever, args=(3600,))
+        thread.start()
+        thread.join(JOIN_TIMEOUT)
+        assert not thread.is_alive()
+
+
+def test_server_can_serve_again_after_shutdown(serve):
+    server = ss.TCPServer(("127.0.0.1", 0), EchoLine)
+    for _round in range(2):
+        thread = threading.Thread(target=server.serve_forever, args=(3600,))
+        thread.start()
+        assert exchange(server.server_address) == b"ping\n"
+        server.shutdown()
+        thread.join(JOIN_TIMEOUT)
+        assert not thread.is_alive()
+    server.server_close()
+
+
+def test_serve_forever_leaks_no_descriptors():
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
+        before = open_descriptor_count()
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        exchange(server.server_address)
+        server.shutdown()
+        thread.join(JOIN_TIMEOUT)
+        assert open_descriptor_count() == before
+
+
+# -- get, verify, process, finish -----------------------------------------------------------
+
+
+class Pipeline(ss.TCPServer):
+    """Records the order of the pipeline's hooks."""
+
+    def __init__(self, *args, **kwargs):
+        self.calls: list[str] = []
+        super().__init__(*args, **kwargs)
+
+    def get_request(self):
+        self.calls.append("get_request")
+        return super().get_request()
+
+    def verify_request(self, request, client_address):
+        self.calls.append("verify_request")
+        return super().verify_request(request, client_address)
+
+    def process_request(self, request, client_address):
+        self.calls.append("process_request")
+        super().process_request(request, client_address)
+
+    def finish_request(self, request, client_address):
+        self.calls.append("finish_request")
+        super().finish_request(request, client_address)
+
+    def shutdown_request(self, request):
+        self.calls.append("shutdown_request")
+        super().shutdown_request(request)
+
+    def close_request(self, request):
+        self.calls.append("close_request")
+        super().close_request(request)
+
+    def handle_error(self, request, client_address):
+        self.calls.append("handle_error")
+
+
+def run_one_request(server, payload: bytes = b"ping\n") -> bytes:
+    results = []
+    client = threading.Thread(
+        target=lambda: results.append(exchange(server.server_address, payload))
+    )
+    client.start()
+    server.handle_request()
+    client.join(JOIN_TIMEOUT)
+    return results[0]
+
+
+def test_pipeline_order_for_a_served_request():
+    with Pipeline(("127.0.0.1", 0), EchoLine) as server:
+        assert run_one_request(server) == b"ping\n"
+    assert server.calls == [
+        "get_request",
+        "verify_request",
+        "process_request",
+        "finish_request",
+        "shutdown_request",
+        "close_request",
+    ]
+
+
+def test_refused_request_is_closed_without_reaching_the_handler():
+    class Refusing(Pipeline):
+        def verify_request(self, request, client_address):
+            self.calls.append("verify_request")
+            return False
+
+    with Refusing(("127.0.0.1", 0), EchoLine) as server:
+        assert run_one_request(server) == b""
+    assert server.calls == ["get_request", "verify_request", "shutdown_request", "close_request"]
+
+
+class Failing(ss.BaseRequestHandler):
+    def handle(self) -> None:
+        raise ValueError("handler broke")
+
+
+def test_handler_exception_goes_to_handle_error_and_request_is_closed():
+    with Pipeline(("127.0.0.1", 0), Failing) as server:
+        assert run_one_request(server) == b""
+    assert server.calls[-3:] == ["handle_error", "shutdown_request", "close_request"]
+
+
+def test_handle_error_runs_inside_the_except_block():
+    seen = []
+
+    class Inspecting(ss.TCPServer):
+        def handle_error(self, request, client_address):
+            seen.append((sys.exc_info()[0], client_address[0]))
+
+    with Inspecting(("127.0.0.1", 0), Failing) as server:
+        run_one_request(server)
+    assert seen == [(ValueError, "127.0.0.1")]
+
+
+def test_default_handle_error_prints_the_traceback_to_stderr(capsys):
+    with ss.TCPServer(("127.0.0.1", 0), Failing) as server:
+        run_one_request(server)
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert "ValueError: handler broke" in err
+    assert "127.0.0.1" in err
+
+
+@pytest.mark.parametrize("exception", [SystemExit, KeyboardInterrupt])
+def test_system_exit_and_keyboard_interrupt_propagate_after_closing_request(exception):
+    class Exiting(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            raise exception
+
+    with Pipeline(("127.0.0.1", 0), Exiting) as server:
+        client = threading.Thread(target=exchange, args=(server.server_address,))
+        client.start()
+        with pytest.raises(exception):
+            server.handle_request()
+        client.join(JOIN_TIMEOUT)
+    assert "handle_error" not in server.calls
+    assert server.calls[-2:] == ["shutdown_request", "close_request"]
+
+
+def test_failing_get_request_is_ignored():
+    class Flaky(ss.TCPServer):
+        def get_request(self):
+            raise ConnectionAbortedError("client gave up")
+
+        def process_request(self, request, client_address):  # pragma: no cover
+            raise AssertionError("must not be reached")
+
+    with Flaky(("127.0.0.1", 0), EchoLine) as server:
+        with socket.create_connection(server.server_address, timeout=5):
+            server.handle_request()
+
+
+def test_shutdown_request_sends_end_of_stream_before_close():
+    class Silent(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            pass
+
+    with ss.TCPServer(("127.0.0.1", 0), Silent) as server:
+        assert run_one_request(server) == b""  # exchange() saw EOF, so it returned
+
+
+def test_base_server_requires_get_request_and_fileno():
+    server = ss.BaseServer(("nowhere", 0), EchoLine)
+    with pytest.raises(NotImplementedError, match="get_request"):
+        server.get_request()
+    with pytest.raises(NotImplementedError, match="fileno"):
+        server.fileno()
+
+
+# -- UDP ---------------------------------------------------------------------------------------
+
+
+class UpperDatagram(ss.BaseRequestHandler):
+    def handle(self) -> None:
+        data, sock = self.request
+        sock.sendto(data.upper(), self.client_address)
+
+
+def test_udp_request_is_data_and_socket_pair(serve):
+    seen = []
+
+    class Looking(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            seen.append((self.request[0], self.request[1] is self.server.socket))
+            self.request[1].sendto(b"ok", self.client_address)
+
+    with serve(ss.UDPServer(("127.0.0.1", 0), Looking)) as server:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.sendto(b"hello", server.server_address)
+            assert client.recv(100) == b"ok"
+    assert seen == [(b"hello", True)]
+
+
+def test_udp_datagram_longer_than_max_packet_size_is_truncated():
+    class Small(ss.UDPServer):
+        max_packet_size = 16
+
+    class Measure(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request[1].sendto(b"%d" % len(self.request[0]), self.client_address)
+
+    with Small(("127.0.0.1", 0), Measure) as server:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.sendto(b"x" * 100, server.server_address)
+            server.handle_request()
+            assert client.recv(100) == b"16"
+
+
+def test_udp_server_does_not_close_its_shared_socket_per_request(serve):
+    with serve(ss.UDPServer(("127.0.0.1", 0), UpperDatagram)) as server:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            for word in (b"one", b"two", b"three"):
+                client.sendto(word, server.server_address)
+                assert client.recv(100) == word.upper()
+
+
+# -- Unix domain sockets -----------------------------------------------------------------------
+
+def test_unix_servers_follow_the_documented_inheritance():
+    assert issubclass(ss.UnixStreamServer, ss.TCPServer)
+    assert issubclass(ss.UnixDatagramServer, ss.UDPServer)
+    assert not issubclass(ss.UnixDatagramServer, ss.UnixStreamServer)
+    assert ss.UnixStreamServer.address_family == socket.AF_UNIX
+
+
+def test_unix_stream_server_serves_and_removes_its_socket_file(serve, tmp_path):
+    path = str(tmp_path / "echo.sock")
+    with serve(ss.UnixStreamServer(path, EchoLine)) as server:
+        assert os.path.exists(path)
+        assert exchange(path, b"unix\n", family=socket.AF_UNIX) == b"unix\n"
+        assert server.server_address == path
+    assert not os.path.exists(path)
+
+
+def test_unix_server_does_not_remove_a_file_someone_else_put_there(tmp_path):
+    path = tmp_path / "replaced.sock"
+    server = ss.UnixStreamServer(str(path), EchoLine)
+    path.unlink()
+    path.write_text("not ours")
+    server.server_close()
+    assert path.read_text() == "not ours"
+
+
+def test_unix_datagram_server_replies_to_a_bound_client(serve, tmp_path):
+    server_path = str(tmp_path / "server.sock")
+    client_path = str(tmp_path / "client.sock")
+    with serve(ss.UnixDatagramServer(server_path, UpperDatagram)) as server:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.bind(client_path)
+            client.sendto(b"dgram", server.server_address)
+            assert client.recv(100) == b"DGRAM"
+    assert not os.path.exists(server_path)
+
+
+def test_unix_server_on_existing_path_explains_and_leaks_nothing(tmp_path):
+    path = tmp_path / "taken.sock"
+    path.write_text("")
+    before = open_descriptor_count()
+    with pytest.raises(OSError) as caught:
+        ss.UnixStreamServer(str(path), EchoLine)
+    assert caught.value.errno == errno.EADDRINUSE
+    assert str(path) in str(caught.value)
+    assert open_descriptor_count() == before
+    assert path.exists()  # we never remove a file we did not create
+
+
+def test_unix_abstract_namespace_address_needs_no_cleanup(serve):
+    name = f"\0socketserver_lit-test-{os.getpid()}"
+    with serve(ss.UnixStreamServer(name, EchoLine)) as server:
+        assert exchange(server.server_address, family=socket.AF_UNIX) == b"ping\n"
