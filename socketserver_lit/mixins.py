@@ -260,6 +260,10 @@ if hasattr(os, "fork"):
             # Empty our print buffers first: the child gets a copy of them, and
             # would otherwise print the parent's pending output a second time.
             _flush_standard_streams()
+            # Make room first, so the limit holds even for servers driven by
+            # handle_request(), where no service_actions() runs between requests.
+            if self.active_children and len(self.active_children) >= self.max_children:
+                self.collect_children()
             pid = os.fork()
             if pid:
                 if self.active_children is None:

@@ -542,6 +542,7 @@ def test_udp_server_does_not_close_its_shared_socket_per_request(serve):
 
 # -- Unix domain sockets -----------------------------------------------------------------------
 
+
 def test_unix_servers_follow_the_documented_inheritance():
     assert issubclass(ss.UnixStreamServer, ss.TCPServer)
     assert issubclass(ss.UnixDatagramServer, ss.UDPServer)

@@ -1,0 +1,460 @@
+"""ThreadingMixIn, ForkingMixIn and ThreadPoolMixIn, and the ready-made combinations."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+from conftest import JOIN_TIMEOUT
+
+import socketserver_lit as ss
+
+
+def exchange(address, payload: bytes = b"ping\n") -> bytes:
+    with socket.create_connection(address, timeout=5) as client:
+        client.sendall(payload)
+        chunks = []
+        while chunk := client.recv(4096):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class WhoAmI(ss.StreamRequestHandler):
+    """Replies with the thread name and pid that handled the request."""
+
+    def handle(self) -> None:
+        self.rfile.readline()
+        reply = f"{threading.current_thread().name}|{os.getpid()}"
+        self.wfile.write(reply.encode())
+
+
+class Gate(ss.BaseRequestHandler):
+    """Blocks until the server's ``gate`` event opens, then records that it finished."""
+
+    def handle(self) -> None:
+        assert self.server.gate.wait(10)  # type: ignore[attr-defined]
+        time.sleep(0.05)
+        self.server.finished.append(self.client_address)  # type: ignore[attr-defined]
+
+
+def with_gate(server):
+    server.gate = threading.Event()
+    server.finished = []
+    return server
+
+
+# -- the combinations -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "mixin", "base"),
+    [
+        ("ThreadingTCPServer", "ThreadingMixIn", "TCPServer"),
+        ("ThreadingUDPServer", "ThreadingMixIn", "UDPServer"),
+        ("ThreadPoolTCPServer", "ThreadPoolMixIn", "TCPServer"),
+        ("ThreadPoolUDPServer", "ThreadPoolMixIn", "UDPServer"),
+        ("ForkingTCPServer", "ForkingMixIn", "TCPServer"),
+        ("ForkingUDPServer", "ForkingMixIn", "UDPServer"),
+        ("ThreadingUnixStreamServer", "ThreadingMixIn", "UnixStreamServer"),
+        ("ThreadingUnixDatagramServer", "ThreadingMixIn", "UnixDatagramServer"),
+        ("ForkingUnixStreamServer", "ForkingMixIn", "UnixStreamServer"),
+        ("ForkingUnixDatagramServer", "ForkingMixIn", "UnixDatagramServer"),
+    ],
+)
+def test_combination_puts_the_mixin_first(name, mixin, base):
+    cls = getattr(ss, name)
+    assert cls.__bases__ == (getattr(ss, mixin), getattr(ss, base))
+    assert name in ss.__all__
+
+
+# -- ThreadingMixIn -----------------------------------------------------------------------------
+
+
+def test_threading_server_handles_each_request_in_a_new_thread(serve):
+    with serve(ss.ThreadingTCPServer(("127.0.0.1", 0), WhoAmI)) as server:
+        replies = [exchange(server.server_address).decode() for _ in range(3)]
+    names = [reply.split("|")[0] for reply in replies]
+    assert len(set(names)) == 3
+    assert all("process_request_thread" in name for name in names)
+    assert threading.current_thread().name not in names
+
+
+def test_threading_server_serves_clients_concurrently(serve):
+    """Two clients inside handle() at the same time: impossible on a synchronous server."""
+    both_inside = threading.Barrier(2, timeout=5)
+
+    class Meet(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            both_inside.wait()
+            self.request.sendall(b"met")
+
+    with serve(ss.ThreadingTCPServer(("127.0.0.1", 0), Meet)) as server:
+        results = []
+        clients = [
+            threading.Thread(target=lambda: results.append(exchange(server.server_address)))
+            for _ in range(2)
+        ]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(JOIN_TIMEOUT)
+    assert results == [b"met", b"met"]
+
+
+def test_daemon_threads_attribute_reaches_the_request_threads(serve):
+    flags = []
+
+    class Report(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            flags.append(threading.current_thread().daemon)
+
+    class Daemonic(ss.ThreadingTCPServer):
+        daemon_threads = True
+
+    with serve(Daemonic(("127.0.0.1", 0), Report)) as server:
+        exchange(server.server_address)
+    with serve(ss.ThreadingTCPServer(("127.0.0.1", 0), Report)) as server:
+        exchange(server.server_address)
+    assert flags == [True, False]
+
+
+def open_gate_later(server, delay=0.2):
+    timer = threading.Timer(delay, server.gate.set)
+    timer.start()
+    return timer
+
+
+def connect_and_dispatch(server, count=1):
+    """Open ``count`` connections and let the server accept and dispatch each."""
+    clients = [socket.create_connection(server.server_address, timeout=5) for _ in range(count)]
+    for _ in clients:
+        server.handle_request()
+    return clients
+
+
+def test_server_close_waits_for_non_daemon_threads():
+    server = with_gate(ss.ThreadingTCPServer(("127.0.0.1", 0), Gate))
+    clients = connect_and_dispatch(server, 2)
+    timer = open_gate_later(server)
+    server.server_close()
+    assert len(server.finished) == 2  # both handlers ran to the end before close returned
+    timer.join()
+    for client in clients:
+        client.close()
+
+
+def test_server_close_does_not_wait_when_block_on_close_is_false():
+    class NonBlocking(ss.ThreadingTCPServer):
+        block_on_close = False
+
+    server = with_gate(NonBlocking(("127.0.0.1", 0), Gate))
+    clients = connect_and_dispatch(server)
+    server.server_close()
+    assert server.finished == []  # the handler is still waiting at the gate
+    server.gate.set()
+    deadline = time.monotonic() + 10
+    while not server.finished and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(server.finished) == 1
+    for client in clients:
+        client.close()
+
+
+def test_server_close_does_not_wait_for_daemon_threads():
+    class Daemonic(ss.ThreadingTCPServer):
+        daemon_threads = True
+
+    server = with_gate(Daemonic(("127.0.0.1", 0), Gate))
+    clients = connect_and_dispatch(server)
+    server.server_close()
+    assert server.finished == []
+    server.gate.set()
+    deadline = time.monotonic() + 10
+    while not server.finished and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(server.finished) == 1
+    for client in clients:
+        client.close()
+
+
+def test_finished_threads_are_forgotten_so_memory_stays_flat(serve):
+    with serve(ss.ThreadingTCPServer(("127.0.0.1", 0), WhoAmI)) as server:
+        for _ in range(50):
+            exchange(server.server_address)
+        remembered = len(server._request_threads or [])
+    assert remembered < 10
+
+
+def test_threading_handler_error_reaches_handle_error_once_per_request(serve):
+    errors = []
+
+    class Failing(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            raise ValueError(self.client_address)
+
+    class Capturing(ss.ThreadingTCPServer):
+        def handle_error(self, request, client_address) -> None:
+            errors.append(client_address)
+
+    with serve(Capturing(("127.0.0.1", 0), Failing)) as server:
+        for _ in range(3):
+            assert exchange(server.server_address) == b""
+    assert len(errors) == 3
+
+
+def test_threading_udp_server_replies_from_request_threads(serve):
+    class Upper(ss.DatagramRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(self.rfile.read().upper())
+
+    with serve(ss.ThreadingUDPServer(("127.0.0.1", 0), Upper)) as server:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.sendto(b"threads", server.server_address)
+            assert client.recv(100) == b"THREADS"
+
+
+# -- ThreadPoolMixIn ------------------------------------------------------------------------------
+
+
+def test_thread_pool_runs_at_most_max_workers_handlers_at_once(serve):
+    lock = threading.Lock()
+    active = [0]
+    peak = [0]
+
+    class Counting(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.05)
+            with lock:
+                active[0] -= 1
+            self.request.sendall(b"done")
+
+    class SmallPool(ss.ThreadPoolTCPServer):
+        max_workers = 3
+
+    with serve(SmallPool(("127.0.0.1", 0), Counting)) as server:
+        results = []
+        clients = [
+            threading.Thread(target=lambda: results.append(exchange(server.server_address)))
+            for _ in range(12)
+        ]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(JOIN_TIMEOUT)
+        workers = {t.name for t in threading.enumerate() if "SmallPool-worker" in t.name}
+    assert results == [b"done"] * 12
+    assert 1 < peak[0] <= 3
+    assert len(workers) <= 3
+
+
+def test_thread_pool_reuses_its_workers(serve):
+    with serve(ss.ThreadPoolTCPServer(("127.0.0.1", 0), WhoAmI)) as server:
+        names = {exchange(server.server_address).decode().split("|")[0] for _ in range(10)}
+    # Sequential clients are served by the idle worker(s), not by a thread each. A
+    # second worker may start when a request arrives in the instant between a
+    # worker closing the previous connection and marking itself idle.
+    assert len(names) <= 2
+    assert all(name.startswith("ThreadPoolTCPServer-worker-") for name in names)
+
+
+def test_thread_pool_server_close_drains_queued_requests():
+    class OneWorker(ss.ThreadPoolTCPServer):
+        max_workers = 1
+
+    server = with_gate(OneWorker(("127.0.0.1", 0), Gate))
+    clients = connect_and_dispatch(server, 3)  # one runs, two wait in the queue
+    timer = open_gate_later(server)
+    server.server_close()
+    assert len(server.finished) == 3
+    assert not [t for t in threading.enumerate() if "OneWorker-worker" in t.name]
+    timer.join()
+    for client in clients:
+        client.close()
+
+
+def test_thread_pool_errors_reach_handle_error_and_the_worker_survives(serve):
+    errors = []
+
+    class SometimesFailing(ss.StreamRequestHandler):
+        def handle(self) -> None:
+            line = self.rfile.readline()
+            if line == b"fail\n":
+                raise ValueError("asked to fail")
+            self.wfile.write(line)
+
+    class Capturing(ss.ThreadPoolTCPServer):
+        max_workers = 1
+
+        def handle_error(self, request, client_address) -> None:
+            errors.append(client_address)
+
+    with serve(Capturing(("127.0.0.1", 0), SometimesFailing)) as server:
+        assert exchange(server.server_address, b"fail\n") == b""
+        assert exchange(server.server_address, b"fine\n") == b"fine\n"
+    assert len(errors) == 1
+
+
+def test_thread_pool_rejects_a_pool_of_no_workers():
+    class Empty(ss.ThreadPoolTCPServer):
+        max_workers = 0
+
+    with Empty(("127.0.0.1", 0), WhoAmI) as server:
+        with socket.create_connection(server.server_address, timeout=5):
+            with pytest.raises(ValueError, match="max_workers"):
+                request, address = server.get_request()
+                try:
+                    server.process_request(request, address)
+                finally:
+                    request.close()
+
+
+def test_thread_pool_udp_server(serve):
+    class Upper(ss.DatagramRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(self.rfile.read().upper())
+
+    with serve(ss.ThreadPoolUDPServer(("127.0.0.1", 0), Upper)) as server:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            for word in (b"a", b"b", b"c"):
+                client.sendto(word, server.server_address)
+                assert client.recv(100) == word.upper()
+
+
+# -- ForkingMixIn -----------------------------------------------------------------------------------
+
+
+def test_forking_mixin_class_defaults():
+    assert ss.ForkingMixIn.timeout == 300
+    assert ss.ForkingMixIn.max_children == 40
+    assert ss.ForkingMixIn.active_children is None
+    assert ss.ForkingMixIn.block_on_close is True
+
+
+def test_forking_server_handles_each_request_in_a_child_process(serve):
+    with serve(ss.ForkingTCPServer(("127.0.0.1", 0), WhoAmI)) as server:
+        pids = {int(exchange(server.server_address).decode().split("|")[1]) for _ in range(3)}
+    assert len(pids) == 3
+    assert os.getpid() not in pids
+
+
+def test_forking_server_reaps_children_and_leaves_no_zombies():
+    with ss.ForkingTCPServer(("127.0.0.1", 0), WhoAmI) as server:
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,))
+        thread.start()
+        for _ in range(5):
+            exchange(server.server_address)
+        deadline = time.monotonic() + 10
+        while server.active_children and time.monotonic() < deadline:
+            time.sleep(0.02)  # service_actions() reaps on every loop turn
+        reaped_while_serving = not server.active_children
+        server.shutdown()
+        thread.join(JOIN_TIMEOUT)
+    assert reaped_while_serving
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left, not even a zombie
+
+
+def test_forking_server_close_waits_for_children():
+    class Slow(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            time.sleep(0.3)
+            self.request.sendall(b"late")
+
+    server = ss.ForkingTCPServer(("127.0.0.1", 0), Slow)
+    clients = connect_and_dispatch(server, 2)
+    assert len(server.active_children) == 2
+    server.server_close()
+    assert not server.active_children
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+    for client in clients:
+        assert client.recv(10) == b"late"
+        client.close()
+
+
+def test_forking_handle_timeout_collects_children():
+    class Quick(ss.ForkingTCPServer):
+        timeout = 0.05
+
+    server = Quick(("127.0.0.1", 0), WhoAmI)
+    clients = connect_and_dispatch(server)
+    for client in clients:
+        client.sendall(b"x\n")
+        client.recv(100)
+        client.close()
+    deadline = time.monotonic() + 10
+    while server.active_children and time.monotonic() < deadline:
+        server.handle_request()  # times out, and handle_timeout() reaps
+    assert not server.active_children
+    server.server_close()
+
+
+def test_forking_server_respects_max_children():
+    class Limited(ss.ForkingTCPServer):
+        max_children = 2
+
+    class Slowish(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            time.sleep(0.1)
+
+    server = Limited(("127.0.0.1", 0), Slowish)
+    clients = [socket.create_connection(server.server_address, timeout=5) for _ in range(5)]
+    peak = 0
+    for _ in clients:
+        server.handle_request()
+        peak = max(peak, len(server.active_children))
+    server.server_close()
+    for client in clients:
+        client.close()
+    assert peak <= 2
+
+
+def test_forking_child_reports_errors_and_exits_nonzero(capfd):
+    class Failing(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            raise ValueError("child failed")
+
+    server = ss.ForkingTCPServer(("127.0.0.1", 0), Failing)
+    clients = connect_and_dispatch(server)
+    (pid,) = server.active_children
+    _, status = os.waitpid(pid, 0)
+    server.active_children.discard(pid)
+    server.server_close()
+    clients[0].close()
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert "ValueError: child failed" in capfd.readouterr().err
+
+
+def test_forking_child_output_is_flushed_and_not_duplicated(capfd):
+    class Printing(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            print("from the child")
+
+    print("from the parent, before the fork", end="")
+    server = ss.ForkingTCPServer(("127.0.0.1", 0), Printing)
+    clients = connect_and_dispatch(server)
+    server.server_close()
+    clients[0].close()
+    out = capfd.readouterr().out
+    assert out.count("from the parent, before the fork") == 1
+    assert out.count("from the child") == 1
+
+
+def test_forking_udp_server(serve):
+    class Pid(ss.DatagramRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(str(os.getpid()).encode())
+
+    with serve(ss.ForkingUDPServer(("127.0.0.1", 0), Pid)) as server:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.sendto(b"?", server.server_address)
+            assert int(client.recv(100)) != os.getpid()
