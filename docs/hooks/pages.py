@@ -1,0 +1,334 @@
+"""mkdocs hook: add the pages that are built from the repository, and fill in the navigation.
+
+The site must not drift from the code, so three families of pages are never written by hand:
+
+- **Notebooks.** Every `notebooks/**/*.ipynb` becomes a page at the same path (`notebooks/...`),
+  rendered by mkdocs-jupyter from its committed outputs (the ones nbval checks), with the
+  `.ipynb` copied beside it for the download button (see `docs/overrides/main.html`).
+- **API reference.** Every public module of the package gets `reference/<module>.md`, a page
+  that asks mkdocstrings for that module (`::: socketserver_lit.servers`).
+- **Literate source.** Every module gets `source/<module>.md`, rendered by `literate.py`: the
+  module read top to bottom, essay and docstrings as prose, code in between.
+
+A nav entry in `mkdocs.yml` that ends in `*` (say `notebooks/course/*`) is replaced by the pages
+under that folder, in reading order, each titled from the page itself (a notebook's first `#`
+heading, a module's name). So a new notebook or module shows up on the site with no edit here or
+in `mkdocs.yml`. A section left with no pages (no course notebooks yet) is dropped.
+
+The hook also links the two views of each object: every class and function heading of the
+reference gets a "Read it in the literate source" link, and the literate page links back.
+Both links are optional autorefs, so a missing target is plain text, never a broken link.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import posixpath
+import re
+from pathlib import Path
+
+import literate  # docs/hooks/literate.py: mkdocs puts a hook's folder on sys.path while loading it
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+
+PACKAGE = "socketserver_lit"
+
+# The order a reader should take through the package (the lead's modules, in the order a request
+# flows); any other module follows, alphabetically.
+READING_ORDER = [
+    "socketserver_lit",
+    "socketserver_lit.servers",
+    "socketserver_lit.mixins",
+    "socketserver_lit.combinations",
+    "socketserver_lit.handlers",
+]
+
+# Per-build state, filled by on_files and read by on_page_content.
+_titles: dict[str, str] = {}
+_literate_anchors: dict[str, str] = {}
+
+
+# --- discovering what to publish ---------------------------------------------------------------
+
+
+def public_modules(repo: Path) -> list[tuple[str, Path]]:
+    """(dotted name, file) of every public module of the package, in reading order."""
+    package_dir = repo / PACKAGE
+    found = []
+    for path in package_dir.rglob("*.py"):
+        relative = path.relative_to(repo).with_suffix("")
+        parts = list(relative.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if any(part.startswith("_") for part in parts) or "__pycache__" in path.parts:
+            continue
+        found.append((".".join(parts), path))
+    return sorted(found, key=lambda item: _reading_position(item[0]))
+
+
+def _reading_position(module: str) -> tuple[int, str]:
+    if module in READING_ORDER:
+        return (READING_ORDER.index(module), "")
+    return (len(READING_ORDER), module)
+
+
+def page_stem(module: str, path: Path) -> str:
+    """reference/<stem>.md and source/<stem>.md: `servers`, `package`, `examples/index`."""
+    if module == PACKAGE:
+        return "package"
+    stem = module.removeprefix(PACKAGE + ".").replace(".", "/")
+    return f"{stem}/index" if path.name == "__init__.py" else stem
+
+
+def notebooks(repo: Path) -> list[Path]:
+    folder = repo / "notebooks"
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.rglob("*.ipynb")
+        if not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
+def notebook_title(path: Path) -> str:
+    """The notebook's first `# ` heading, as mkdocs-jupyter will title the page."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return path.stem
+    for cell in cells:
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else source
+        for line in text.splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    return path.stem
+
+
+def known_names(modules: list[tuple[str, Path]]) -> dict[str, str]:
+    """Short name -> full dotted path of every top-level class and function in the package."""
+    known: dict[str, str] = {}
+    for module, path in modules:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                known.setdefault(node.name, f"{module}.{node.name}")
+    return known
+
+
+def exported_names(init_file: Path) -> list[str]:
+    """The package's `__all__`, if it is a literal list of strings."""
+    tree = ast.parse(init_file.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
+        ):
+            try:
+                return [str(name) for name in ast.literal_eval(node.value)]
+            except ValueError:
+                return []
+    return []
+
+
+# --- writing the generated pages -------------------------------------------------------------
+
+
+def reference_markdown(module: str, stem: str, path: Path, known: dict[str, str]) -> str:
+    source_link = posixpath.relpath(f"source/{stem}.md", posixpath.dirname(f"reference/{stem}"))
+    lines = [
+        # The title carries the module's own identifier, so [servers][socketserver_lit.servers]
+        # in a docstring lands here (mkdocstrings shows no heading of its own for the module).
+        f'# `{module}` {{ id="{module}" }}',
+        "",
+        f"Prefer reading it as a chapter? The same module as [literate source]({source_link}),"
+        " top to bottom.",
+        "{ .literate-links }",
+        "",
+    ]
+    if module == PACKAGE:
+        lines += [f"::: {module}", "    options:", "      members: false", ""]
+        names = exported_names(path)
+        if names:
+            lines += ["## Public names", "", "| Name | Defined in |", "| --- | --- |"]
+            for name in names:
+                target = known.get(name)
+                if target:
+                    home = target.rsplit(".", 1)[0]
+                    lines.append(f"| [`{name}`][{target}] | `{home}` |")
+                else:
+                    lines.append(f"| `{name}` | |")
+            lines.append("")
+    else:
+        lines += [f"::: {module}", "    options:", "      show_root_heading: false", ""]
+    return "\n".join(lines)
+
+
+def source_markdown(module: str, stem: str, path: Path, repo: Path, known: dict[str, str]):
+    display = path.relative_to(repo).as_posix()
+    page = literate.render_module(
+        path.read_text(encoding="utf-8"), module=module, display_path=display, known_names=known
+    )
+    reference_link = posixpath.relpath(f"reference/{stem}.md", posixpath.dirname(f"source/{stem}"))
+    header = [
+        f"# {display}",
+        "",
+        "The module itself, top to bottom: prose is its essay and docstrings, code blocks are"
+        " the file, each titled with the line it starts at. Signatures and members in one"
+        f" place: the [API reference]({reference_link}).",
+        "{ .literate-links }",
+        "",
+    ]
+    return "\n".join(header) + "\n" + page.markdown, page.anchors
+
+
+@event_priority(100)  # before mkdocs-jupyter, which must see the notebooks we add
+def on_files(files: Files, config) -> Files:
+    repo = Path(config.config_file_path).parent
+    _titles.clear()
+    _literate_anchors.clear()
+
+    for path in notebooks(repo):
+        src_uri = path.relative_to(repo).as_posix()
+        if files.get_file_from_path(src_uri) is None:
+            # A File rooted at the repository, not File.generated: mkdocs-jupyter's wrapper
+            # recomputes abs_src_path from src_dir, which a generated file does not have.
+            files.append(
+                File(
+                    src_uri,
+                    src_dir=str(repo),
+                    dest_dir=config.site_dir,
+                    use_directory_urls=config.use_directory_urls,
+                )
+            )
+        _titles[src_uri] = notebook_title(path)
+
+    modules = public_modules(repo)
+    known = known_names(modules)
+    for module, path in modules:
+        stem = page_stem(module, path)
+        short = module.removeprefix(PACKAGE + ".") if module != PACKAGE else PACKAGE
+        reference_uri, source_uri = f"reference/{stem}.md", f"source/{stem}.md"
+        files.append(
+            File.generated(
+                config, reference_uri, content=reference_markdown(module, stem, path, known)
+            )
+        )
+        markdown, anchors = source_markdown(module, stem, path, repo, known)
+        files.append(File.generated(config, source_uri, content=markdown))
+        _literate_anchors.update(anchors)
+        _titles[reference_uri] = short
+        _titles[source_uri] = path.relative_to(repo / PACKAGE).as_posix()
+
+    config.nav = expand_nav(config.nav, files)
+    return files
+
+
+# --- navigation ------------------------------------------------------------------------------
+
+
+def expand_nav(nav, files: Files):
+    """Replace each `folder/*` entry by the pages under `folder/` not listed elsewhere."""
+    if nav is None:
+        return None
+    listed = set(_explicit_entries(nav))
+    # Notebooks count as pages only once mkdocs-jupyter has wrapped them, which is later.
+    pages = [f.src_uri for f in files if f.src_uri.endswith((".md", ".ipynb"))]
+    return _expand(nav, pages, listed)
+
+
+def _explicit_entries(nav):
+    for item in nav:
+        value = next(iter(item.values())) if isinstance(item, dict) else item
+        if isinstance(value, list):
+            yield from _explicit_entries(value)
+        elif isinstance(value, str) and not value.endswith("*"):
+            yield value
+
+
+def _expand(items, pages, listed):
+    expanded = []
+    for item in items:
+        if isinstance(item, str) and item.endswith("*"):
+            expanded += _folder_entries(item[:-1], pages, listed)
+        elif isinstance(item, dict):
+            (title, value), = item.items()
+            if isinstance(value, list):
+                children = _expand(value, pages, listed)
+                if _has_page(children):
+                    expanded.append({title: children})
+            elif isinstance(value, str) and value.endswith("*"):
+                children = _folder_entries(value[:-1], pages, listed)
+                if children:
+                    expanded.append({title: children})
+            else:
+                expanded.append(item)
+        else:
+            expanded.append(item)
+    return expanded
+
+
+def _has_page(children) -> bool:
+    """A section is worth showing if it holds more than its own index page."""
+    return any(not (isinstance(c, str) and c.endswith("index.md")) for c in children)
+
+
+def _folder_entries(folder: str, pages: list[str], listed: set[str]):
+    """Entries for the pages under `folder`, sub-folders as sections, in reading order."""
+    inside = [p for p in pages if p.startswith(folder) and p not in listed]
+    inside.sort(key=lambda uri: _page_order(uri))
+    entries: list = []
+    sections: dict[str, list[str]] = {}
+    for uri in inside:
+        rest = uri[len(folder) :]
+        if "/" in rest:
+            sections.setdefault(rest.split("/", 1)[0], []).append(uri)
+        else:
+            entries.append({_titles.get(uri, _fallback_title(uri)): uri})
+    for name, uris in sections.items():
+        children = [
+            uri if uri.endswith("/index.md") else {_titles.get(uri, _fallback_title(uri)): uri}
+            for uri in uris
+        ]
+        entries.append({name: children})
+    return entries
+
+
+def _page_order(uri: str):
+    if uri.startswith(("reference/", "source/")):
+        stem = uri.split("/", 1)[1].removesuffix(".md")
+        module = PACKAGE if stem == "package" else PACKAGE + "." + stem.removesuffix("/index")
+        module = module.replace("/", ".")
+        return (_reading_position(module), stem.endswith("index") is False, uri)
+    return ((0, ""), True, uri)
+
+
+def _fallback_title(uri: str) -> str:
+    return posixpath.splitext(posixpath.basename(uri))[0]
+
+
+# --- linking the reference and the literate source --------------------------------------------
+
+_REFERENCE_HEADING = re.compile(
+    r'(<h(?P<level>[2-6]) id="(?P<identifier>' + PACKAGE + r'\.[^"]+)"[^>]*>.*?</h(?P=level)>)',
+    re.DOTALL,
+)
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    if not page.file.src_uri.startswith("reference/"):
+        return html
+
+    def add_link(match: re.Match) -> str:
+        anchor = _literate_anchors.get(match["identifier"])
+        if anchor is None:
+            return match[0]
+        return (
+            f'{match[0]}<p class="literate-links"><autoref optional identifier="{anchor}">'
+            "Read it in the literate source</autoref></p>"
+        )
+
+    return _REFERENCE_HEADING.sub(add_link, html)
