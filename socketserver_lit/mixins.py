@@ -43,6 +43,7 @@ Next: ``notebooks/course/04-deaf-server.ipynb`` measures what each one buys.
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import sys
@@ -127,16 +128,25 @@ class ThreadPoolMixIn:
     _pool_queue: queue.SimpleQueue[tuple[Any, Any] | None]
     _pool_workers: list[threading.Thread]
     _pool_idle_workers: int
+    _pool_worker_numbers: itertools.count[int]
 
     # Same body as ThreadingMixIn's thread: one request, errors reported, always shut down.
     process_request_thread = ThreadingMixIn.process_request_thread
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Queue the request for the pool, starting a worker if none is idle."""
+        """Queue the request and make sure a worker will take it.
+
+        Each queued request *claims* one idle worker; when none is idle, a new
+        worker is started for it (up to ``max_workers``). Counting claims rather
+        than looking at who is waiting means two requests that arrive together
+        never share one fresh worker while the pool still has room.
+        """
         self._ensure_pool()
         with self._pool_lock:
             self._pool_queue.put((request, client_address))
-            if self._pool_idle_workers == 0 and len(self._pool_workers) < self.max_workers:
+            if self._pool_idle_workers > 0:
+                self._pool_idle_workers -= 1
+            elif len(self._pool_workers) < self.max_workers:
                 self._start_worker()
 
     def _ensure_pool(self) -> None:
@@ -146,38 +156,38 @@ class ThreadPoolMixIn:
             self._pool_lock = threading.Lock()
             self._pool_queue = queue.SimpleQueue()
             self._pool_workers = []
+            # Workers with nothing to do and no request claimed for them.
             self._pool_idle_workers = 0
+            self._pool_worker_numbers = itertools.count(1)
 
     def _start_worker(self) -> None:
-        """Start one more worker. Caller holds ``_pool_lock``."""
+        """Start one more worker, already busy with a queued request. Caller holds the lock."""
         worker = threading.Thread(
             target=self._worker_loop,
-            name=f"{type(self).__name__}-worker-{len(self._pool_workers) + 1}",
+            name=f"{type(self).__name__}-worker-{next(self._pool_worker_numbers)}",
             daemon=self.daemon_threads,
         )
         self._pool_workers.append(worker)
-        self._pool_idle_workers += 1  # counts as idle until it takes its first item
         worker.start()
 
     def _worker_loop(self) -> None:
+        stopped_while_idle = False
         try:
             while True:
                 item = self._pool_queue.get()
                 if item is None:  # the stop signal server_close() queues, one per worker
+                    stopped_while_idle = True
                     return
+                self.process_request_thread(*item)
                 with self._pool_lock:
-                    self._pool_idle_workers -= 1
-                try:
-                    self.process_request_thread(*item)
-                finally:
-                    with self._pool_lock:
-                        self._pool_idle_workers += 1
+                    self._pool_idle_workers += 1
         finally:
-            # A worker ended by SystemExit or a stop signal leaves the pool, so a
-            # later request starts a replacement instead of waiting for it.
+            # A worker that leaves the pool (stop signal, or SystemExit escaping a
+            # handler) is forgotten, so a later request starts a replacement.
             with self._pool_lock:
                 self._pool_workers.remove(threading.current_thread())
-                self._pool_idle_workers -= 1
+                if stopped_while_idle:
+                    self._pool_idle_workers -= 1
 
     def server_close(self) -> None:
         """Close the server, let the workers drain the queue, and join them if blocking."""

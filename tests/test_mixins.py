@@ -458,3 +458,31 @@ def test_forking_udp_server(serve):
             client.settimeout(5)
             client.sendto(b"?", server.server_address)
             assert int(client.recv(100)) != os.getpid()
+
+
+def test_thread_pool_starts_a_worker_per_queued_request_up_to_the_limit(serve):
+    """Two requests that arrive together must not share one fresh worker."""
+    release = threading.Event()
+
+    class HoldOrAnswer(ss.StreamRequestHandler):
+        def handle(self) -> None:
+            if self.rfile.readline() == b"hold\n":
+                assert release.wait(10)
+            self.wfile.write(b"answered")
+
+    class ThreeWorkers(ss.ThreadPoolTCPServer):
+        max_workers = 3
+
+    with serve(ThreeWorkers(("127.0.0.1", 0), HoldOrAnswer)) as server:
+        holders = [socket.create_connection(server.server_address, timeout=5) for _ in range(2)]
+        for holder in holders:
+            holder.sendall(b"hold\n")
+        try:
+            # Both holders occupy a worker; the third worker must answer this at once,
+            # long before the holders are released.
+            assert exchange(server.server_address, b"now\n") == b"answered"
+        finally:
+            release.set()
+            for holder in holders:
+                assert holder.recv(100) == b"answered"
+                holder.close()
