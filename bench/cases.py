@@ -1,0 +1,198 @@
+"""What is measured: the table of benchmark cases, and the two run modes.
+
+Each throughput case is one server shape (`kind`), one protocol (`handler`), one load and
+a number of concurrent clients. The harness runs every case against the three
+implementations of `bench/servers.py` (stdlib, lit, bare) and reports the rate of each and
+the ratios lit/stdlib and lit/bare. The `synchronous` flag marks the cases where the three
+do the same thing one request at a time; there the floor (bare) is a fair target too.
+
+Two cases are not throughputs: shutdown latency (lower is better, see
+`bench.servers.measure_shutdown`) and memory growth of a threading server over many
+requests (see `bench.run.measure_memory`). They are described here too, so that this file
+is the one place that lists everything the benchmark claims to measure.
+
+The modes trade precision for time. `full` is what `bench/results/` holds and the docs
+page quotes; `quick` exists so that CI can prove the harness still works end to end in
+well under a minute, and its numbers mean nothing.
+
+Read next: `bench/run.py`, which walks this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench import clients
+
+# Concurrent clients for the cases that exercise a concurrent server.
+CONCURRENT_CLIENTS = 8
+
+
+@dataclass(frozen=True)
+class ThroughputCase:
+    """One server shape under one load; higher is better."""
+
+    name: str
+    title: str
+    kind: str
+    handler: str
+    clients: int
+    unit: str
+    load: Callable[..., clients.Sample]
+    synchronous: bool
+    classes: dict[str, str] = field(default_factory=dict)
+
+    def server_arguments(self, implementation: str) -> list[str]:
+        return [implementation, self.kind, self.handler]
+
+
+THROUGHPUT_CASES: tuple[ThroughputCase, ...] = (
+    ThroughputCase(
+        name="tcp_short",
+        title="Short connections, TCPServer, 1 client",
+        kind="tcp",
+        handler="short_echo",
+        clients=1,
+        unit="requests/s",
+        load=clients.short_echo_load,
+        synchronous=True,
+        classes={"stdlib": "TCPServer", "lit": "TCPServer", "bare": "accept() loop"},
+    ),
+    ThroughputCase(
+        name="tcp_short_threading",
+        title=f"Short connections, ThreadingTCPServer, {CONCURRENT_CLIENTS} clients",
+        kind="threading",
+        handler="short_echo",
+        clients=CONCURRENT_CLIENTS,
+        unit="requests/s",
+        load=clients.short_echo_load,
+        synchronous=False,
+        classes={
+            "stdlib": "ThreadingTCPServer",
+            "lit": "ThreadingTCPServer",
+            "bare": "accept() + thread per connection",
+        },
+    ),
+    ThroughputCase(
+        name="tcp_short_threadpool",
+        title=f"Short connections, ThreadPoolTCPServer, {CONCURRENT_CLIENTS} clients",
+        kind="threadpool",
+        handler="short_echo",
+        clients=CONCURRENT_CLIENTS,
+        unit="requests/s",
+        load=clients.short_echo_load,
+        synchronous=False,
+        classes={
+            "stdlib": "ThreadingTCPServer (no pool in the stdlib)",
+            "lit": "ThreadPoolTCPServer",
+            "bare": "accept() + queue + worker threads",
+        },
+    ),
+    ThroughputCase(
+        name="tcp_short_forking",
+        title=f"Short connections, ForkingTCPServer, {CONCURRENT_CLIENTS} clients",
+        kind="forking",
+        handler="short_echo",
+        clients=CONCURRENT_CLIENTS,
+        unit="requests/s",
+        load=clients.short_echo_load,
+        synchronous=False,
+        classes={
+            "stdlib": "ForkingTCPServer",
+            "lit": "ForkingTCPServer",
+            "bare": "accept() + fork per connection",
+        },
+    ),
+    ThroughputCase(
+        name="stream_lines",
+        title="One connection, line request/response, StreamRequestHandler",
+        kind="tcp",
+        handler="lines",
+        clients=1,
+        unit="lines/s",
+        load=clients.line_exchange_load,
+        synchronous=True,
+        classes={
+            "stdlib": "TCPServer + StreamRequestHandler",
+            "lit": "TCPServer + StreamRequestHandler",
+            "bare": "makefile('rb') + sendall()",
+        },
+    ),
+    ThroughputCase(
+        name="stream_bulk",
+        title="One connection, bulk transfer through wfile",
+        kind="tcp",
+        handler="bulk",
+        clients=1,
+        unit="MB/s",
+        load=clients.bulk_transfer_load,
+        synchronous=True,
+        classes={
+            "stdlib": "TCPServer + StreamRequestHandler",
+            "lit": "TCPServer + StreamRequestHandler",
+            "bare": "makefile('rb') + sendall()",
+        },
+    ),
+    ThroughputCase(
+        name="udp",
+        title="UDP request/response, UDPServer, 1 client",
+        kind="udp",
+        handler="datagram_echo",
+        clients=1,
+        unit="datagrams/s",
+        load=clients.datagram_exchange_load,
+        synchronous=True,
+        classes={"stdlib": "UDPServer", "lit": "UDPServer", "bare": "recvfrom() loop"},
+    ),
+)
+
+# The memory case: a threading server under CONCURRENT_CLIENTS clients for many requests.
+# "lit_pool" adds our ThreadPoolTCPServer, which should be flat by construction.
+MEMORY_SERVERS: dict[str, list[str]] = {
+    "stdlib": ["stdlib", "threading", "short_echo"],
+    "lit": ["lit", "threading", "short_echo"],
+    "lit_pool": ["lit", "threadpool", "short_echo"],
+    "bare": ["bare", "threading", "short_echo"],
+}
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How long and how often: the knobs that trade precision for time."""
+
+    name: str
+    repetitions: int
+    sample_seconds: float
+    warmup_seconds: float
+    shutdown_cycles_per_repetition: int
+    memory_requests: int
+    memory_warmup_requests: int
+    memory_checkpoints: int
+    # Upper bound on operations per sample: a safety net far above any real rate.
+    sample_operation_limit: int = 10_000_000
+
+
+FULL = Mode(
+    name="full",
+    repetitions=7,
+    sample_seconds=1.0,
+    warmup_seconds=0.3,
+    shutdown_cycles_per_repetition=4,
+    memory_requests=100_000,
+    memory_warmup_requests=2_000,
+    memory_checkpoints=20,
+)
+
+QUICK = Mode(
+    name="quick",
+    repetitions=2,
+    sample_seconds=0.15,
+    warmup_seconds=0.05,
+    shutdown_cycles_per_repetition=2,
+    memory_requests=1_600,
+    memory_warmup_requests=200,
+    memory_checkpoints=4,
+)
+
+MODES = {mode.name: mode for mode in (FULL, QUICK)}

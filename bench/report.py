@@ -1,0 +1,240 @@
+"""Turning results.json into something a person reads: a markdown table and a plot.
+
+The docs page (docs/performance.md) quotes the table this module prints, so the page and
+the JSON cannot disagree unless someone edits one by hand:
+
+    python -m bench.report bench/results/results.json            # the markdown tables
+    python -m bench.report bench/results/results.json --plot F   # the figure, again
+
+The plot has three panels: throughput relative to the stdlib (the stdlib is 1.0; error bars
+are the range of the samples), shutdown latency on a log scale, and RSS against the number
+of requests served. matplotlib is imported only to draw, so the harness runs without it
+when asked for `--no-plot`.
+
+Read next: docs/performance.md, which explains what these numbers mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+COLOURS = {"stdlib": "#7f7f7f", "lit": "#1f77b4", "lit_pool": "#17becf", "bare": "#ff7f0e"}
+VERDICT_WORDS = {
+    "meets target": "meets",
+    "within noise": "within noise",
+    "below target": "BELOW",
+}
+
+
+def format_rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def format_comparison(comparison: dict) -> str:
+    paired = comparison["paired"]
+    text = f"{comparison['ratio']:.2f} ({paired['min']:.2f}–{paired['max']:.2f})"
+    word = VERDICT_WORDS.get(comparison["verdict"])
+    return f"{text} {word}" if word and comparison["target"] is not None else text
+
+
+def throughput_table(throughput: dict) -> list[str]:
+    lines = [
+        "| Case | Unit | stdlib | lit | bare | lit/stdlib | lit/bare | noise |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- | ---: |",
+    ]
+    for summary in throughput.values():
+        results, comparisons = summary["results"], summary["comparisons"]
+        noise = max(result["noise"] for result in results.values())
+        lines.append(
+            f"| {summary['title']} | {summary['unit']} "
+            f"| {format_rate(results['stdlib']['median'])} "
+            f"| {format_rate(results['lit']['median'])} "
+            f"| {format_rate(results['bare']['median'])} "
+            f"| {format_comparison(comparisons['lit/stdlib'])} "
+            f"| {format_comparison(comparisons['lit/bare'])} "
+            f"| ±{100 * noise:.0f} % |"
+        )
+    return lines
+
+
+def cpu_table(throughput: dict) -> list[str]:
+    lines = [
+        "| Case | stdlib µs/op | lit µs/op | bare µs/op |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for summary in throughput.values():
+        results = summary["results"]
+        cells = [
+            results[name]["server_cpu_microseconds_per_operation"]
+            for name in ("stdlib", "lit", "bare")
+        ]
+        lines.append(
+            f"| {summary['title']} | "
+            + " | ".join(f"{cell:,.1f}" if cell else "–" for cell in cells)
+            + " |"
+        )
+    return lines
+
+
+def shutdown_table(shutdown: dict) -> list[str]:
+    lines = [
+        "| Implementation | median ms | min ms | max ms | calls |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for implementation, result in shutdown["results"].items():
+        lines.append(
+            f"| {implementation} | {result['median']:.2f} | {result['min']:.2f} "
+            f"| {result['max']:.2f} | {len(result['samples'])} |"
+        )
+    return lines
+
+
+def memory_table(memory: dict) -> list[str]:
+    lines = [
+        "| Server | RSS start KiB | RSS end KiB | growth KiB | growth 2nd half KiB "
+        "| threads at end | requests/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, result in memory["results"].items():
+        lines.append(
+            f"| {label} ({memory['servers'][label]}) "
+            f"| {result['rss_start_kib']:,} | {result['rss_end_kib']:,} "
+            f"| {result['growth_kib']:+,} | {result['growth_second_half_kib']:+,} "
+            f"| {result['threads'][-1]} | {result['requests_per_second']:,.0f} |"
+        )
+    return lines
+
+
+def markdown_table(document: dict) -> str:
+    """All the tables of a results document, as markdown."""
+    parts = ["### Throughput (medians; lit/x: ratio of medians, per-round range in brackets)", ""]
+    parts += throughput_table(document["throughput"])
+    parts += ["", "### Server CPU time per operation (lower is better)", ""]
+    parts += cpu_table(document["throughput"])
+    if "pool_versus_thread_per_request" in document:
+        pool = document["pool_versus_thread_per_request"]
+        parts += [
+            "",
+            f"Thread pool versus thread per request (lit, short requests): "
+            f"{pool['lit_pool_over_lit_threading']:.2f}× ({pool['verdict']}).",
+        ]
+    if "shutdown" in document:
+        parts += ["", f"### {document['shutdown']['title']}", ""] + shutdown_table(
+            document["shutdown"]
+        )
+    if "memory" in document:
+        parts += ["", f"### {document['memory']['title']}", ""] + memory_table(document["memory"])
+    return "\n".join(parts)
+
+
+def plot_throughput(axes, throughput: dict) -> None:
+    names = list(throughput)
+    width = 0.27
+    for offset, implementation in enumerate(("stdlib", "lit", "bare")):
+        heights, low_errors, high_errors = [], [], []
+        for name in names:
+            results = throughput[name]["results"]
+            reference = results["stdlib"]["median"]
+            result = results[implementation]
+            heights.append(result["median"] / reference)
+            low_errors.append((result["median"] - result["min"]) / reference)
+            high_errors.append((result["max"] - result["median"]) / reference)
+        positions = [index + (offset - 1) * width for index in range(len(names))]
+        axes.bar(
+            positions,
+            heights,
+            width,
+            yerr=[low_errors, high_errors],
+            label=implementation,
+            color=COLOURS[implementation],
+            capsize=2,
+        )
+    axes.axhline(1.0, color="black", linewidth=0.8)
+    axes.set_xticks(range(len(names)))
+    axes.set_xticklabels([name.replace("_", "\n", 1) for name in names], fontsize=8)
+    axes.set_ylabel("throughput relative to stdlib")
+    axes.set_title("Throughput (stdlib = 1.0)")
+    axes.legend(fontsize=8)
+
+
+def plot_shutdown(axes, shutdown: dict) -> None:
+    labels = list(shutdown["results"])
+    for index, implementation in enumerate(labels):
+        values = shutdown["results"][implementation]["samples"]
+        axes.scatter([index] * len(values), values, color=COLOURS[implementation], alpha=0.6, s=14)
+        axes.hlines(
+            shutdown["results"][implementation]["median"], index - 0.3, index + 0.3, color="black"
+        )
+    axes.axhline(
+        shutdown["target_ms"], color="red", linestyle="--", linewidth=0.8, label="10 ms target"
+    )
+    axes.set_yscale("log")
+    axes.set_xticks(range(len(labels)))
+    axes.set_xticklabels(labels)
+    axes.set_ylabel("shutdown() latency, ms (log)")
+    axes.set_title("shutdown() at poll_interval=0.5")
+    axes.legend(fontsize=8)
+
+
+def plot_memory(axes, memory: dict) -> None:
+    for label, result in memory["results"].items():
+        axes.plot(
+            result["requests"],
+            [kib / 1024 for kib in result["rss_kib"]],
+            marker=".",
+            label=label,
+            color=COLOURS.get(label),
+        )
+    axes.set_xlabel("requests served after warm-up")
+    axes.set_ylabel("server RSS, MiB")
+    axes.set_title("Memory of a threading server")
+    axes.legend(fontsize=8)
+
+
+def plot(document: dict, path: Path) -> Path:
+    """Draw the three panels into a PNG at `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    figure, (throughput_axes, shutdown_axes, memory_axes) = pyplot.subplots(
+        1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [2.4, 1, 1.3]}
+    )
+    plot_throughput(throughput_axes, document["throughput"])
+    if "shutdown" in document:
+        plot_shutdown(shutdown_axes, document["shutdown"])
+    if "memory" in document:
+        plot_memory(memory_axes, document["memory"])
+    machine = document["meta"]["machine"]
+    figure.suptitle(
+        f"socketserver_lit vs stdlib vs bare loop — {machine['cpus']} × {machine['cpu_model']},"
+        f" Python {machine['python']}, {document['meta']['mode']} run",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report")
+    parser.add_argument("results", type=Path, help="a results.json written by python -m bench")
+    parser.add_argument("--plot", type=Path, help="also draw the figure to this PNG")
+    arguments = parser.parse_args(argv)
+    document = json.loads(arguments.results.read_text())
+    print(markdown_table(document))
+    if arguments.plot:
+        plot(document, arguments.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
