@@ -328,7 +328,7 @@ def test_thread_pool_udp_server(serve):
                 assert client.recv(100) == word.upper()
 
 
-# -- ForkingMixIn -----------------------------------------------------------------------------------
+# -- ForkingMixIn ---------------------------------------------------------------------------
 
 
 def test_forking_mixin_class_defaults():

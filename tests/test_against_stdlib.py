@@ -1,0 +1,374 @@
+"""The drop-in promise, stated as code: the same scenario against the stdlib and us.
+
+Every test here is parametrized over the two modules, runs one scenario, and
+returns what a client and an instrumented subclass observed. The observations must
+be equal. Where we deliberately differ (instant shutdown, IPv6 literals, Unix
+socket file cleanup, shutdown() from the serving thread), the difference is tested
+in ``test_servers.py`` instead, and listed on the documentation's migration page.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import socketserver as stdlib_socketserver
+import threading
+
+import pytest
+from conftest import JOIN_TIMEOUT
+
+import socketserver_lit
+
+MODULES = {"stdlib": stdlib_socketserver, "lit": socketserver_lit}
+
+
+def observe_both(scenario):
+    """Run ``scenario(module)`` for both modules; return their observations."""
+    return {name: scenario(module) for name, module in MODULES.items()}
+
+
+def assert_same(scenario):
+    observations = observe_both(scenario)
+    assert observations["lit"] == observations["stdlib"]
+    return observations["lit"]
+
+
+def traced(module, base, handler_base):
+    """A server and handler subclass of ``module``'s classes that log every hook."""
+    log: list[str] = []
+    hooks = [
+        "get_request",
+        "verify_request",
+        "process_request",
+        "finish_request",
+        "shutdown_request",
+        "close_request",
+        "handle_timeout",
+        "server_activate",
+        "server_bind",
+        "server_close",
+    ]
+
+    def wrap(name):
+        def hook(self, *args, **kwargs):
+            log.append(name)
+            return getattr(super(Server, self), name)(*args, **kwargs)
+
+        return hook
+
+    def handle_error(self, request, client_address):
+        log.append("handle_error")
+
+    namespace = {name: wrap(name) for name in hooks}
+    namespace["handle_error"] = handle_error
+    Server = type("Server", (getattr(module, base),), namespace)
+
+    class Handler(getattr(module, handler_base)):
+        def setup(self):
+            log.append("setup")
+            super().setup()
+
+        def handle(self):
+            log.append("handle")
+            self.server.behaviour(self)
+
+        def finish(self):
+            log.append("finish")
+            super().finish()
+
+    return Server, Handler, log
+
+
+def tcp_round_trip(address, payload=b"hello\n"):
+    with socket.create_connection(address, timeout=5) as client:
+        client.sendall(payload)
+        chunks = []
+        while chunk := client.recv(4096):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def one_tcp_request(module, behaviour, payload=b"hello\n", verify=True):
+    Server, Handler, log = traced(module, "TCPServer", "StreamRequestHandler")
+    server = Server(("127.0.0.1", 0), Handler)
+    server.behaviour = behaviour
+    if not verify:
+        server.verify_request = lambda request, address: log.append("verify_request") or False
+    replies = []
+    client = threading.Thread(
+        target=lambda: replies.append(tcp_round_trip(server.server_address, payload))
+    )
+    client.start()
+    server.handle_request()
+    client.join(JOIN_TIMEOUT)
+    server.server_close()
+    return log, replies
+
+
+def echo_upper(handler):
+    handler.wfile.write(handler.rfile.readline().upper())
+
+
+def raise_value_error(handler):
+    raise ValueError("boom")
+
+
+def test_hook_order_for_a_served_tcp_request():
+    log, replies = assert_same(lambda module: one_tcp_request(module, echo_upper))
+    assert replies == [b"HELLO\n"]
+    assert log[:2] == ["server_bind", "server_activate"]
+
+
+def test_hook_order_for_a_refused_tcp_request():
+    log, replies = assert_same(lambda module: one_tcp_request(module, echo_upper, verify=False))
+    assert "setup" not in log and replies == [b""]
+
+
+def test_hook_order_when_the_handler_raises():
+    log, replies = assert_same(lambda module: one_tcp_request(module, raise_value_error))
+    assert "handle_error" in log and replies == [b""]
+
+
+def test_hook_order_on_handle_request_timeout():
+    def scenario(module):
+        Server, Handler, log = traced(module, "TCPServer", "StreamRequestHandler")
+        Server.timeout = 0.01
+        with Server(("127.0.0.1", 0), Handler) as server:
+            server.handle_request()
+        return log
+
+    assert "handle_timeout" in assert_same(scenario)
+
+
+def test_udp_request_and_reply_match():
+    def scenario(module):
+        Server, Handler, log = traced(module, "UDPServer", "DatagramRequestHandler")
+        with Server(("127.0.0.1", 0), Handler) as server:
+            server.behaviour = echo_upper
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+                client.settimeout(5)
+                client.sendto(b"datagram\nsecond line", server.server_address)
+                server.handle_request()
+                reply = client.recv(100)
+        return log, reply
+
+    log, reply = assert_same(scenario)
+    assert reply == b"DATAGRAM\n"
+
+
+def test_base_request_handler_sees_the_same_attributes():
+    def scenario(module):
+        seen = []
+
+        class Looking(module.BaseRequestHandler):
+            def handle(self):
+                seen.append(
+                    (
+                        type(self.request).__name__,
+                        self.client_address[0],
+                        type(self.server).__name__,
+                    )
+                )
+
+        with module.TCPServer(("127.0.0.1", 0), Looking) as server:
+            client = threading.Thread(target=tcp_round_trip, args=(server.server_address,))
+            client.start()
+            server.handle_request()
+            client.join(JOIN_TIMEOUT)
+        return seen
+
+    assert assert_same(scenario) == [("socket", "127.0.0.1", "TCPServer")]
+
+
+def test_stream_handler_file_objects_behave_the_same():
+    def scenario(module):
+        seen = []
+
+        class Files(module.StreamRequestHandler):
+            def handle(self):
+                seen.append(isinstance(self.wfile, io.BufferedIOBase))
+                seen.append(self.wfile.write(b"abc"))
+                seen.append(self.rfile.readline())
+                seen.append(self.rfile.read())
+
+        with module.TCPServer(("127.0.0.1", 0), Files) as server:
+            replies = []
+            client = threading.Thread(
+                target=lambda: replies.append(
+                    _send_then_close(server.server_address, b"line\nrest")
+                )
+            )
+            client.start()
+            server.handle_request()
+            client.join(JOIN_TIMEOUT)
+        return seen, replies
+
+    seen, replies = assert_same(scenario)
+    assert seen == [True, 3, b"line\n", b"rest"] and replies == [b"abc"]
+
+
+def _send_then_close(address, payload):
+    with socket.create_connection(address, timeout=5) as client:
+        client.sendall(payload)
+        client.shutdown(socket.SHUT_WR)
+        return client.recv(100)
+
+
+def test_threading_server_reply_names_a_request_thread():
+    def scenario(module):
+        class Named(module.BaseRequestHandler):
+            def handle(self):
+                self.request.recv(100)
+                self.request.sendall(threading.current_thread().name.encode())
+
+        with module.ThreadingTCPServer(("127.0.0.1", 0), Named) as server:
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            name = tcp_round_trip(server.server_address).decode()
+            server.shutdown()
+            thread.join(JOIN_TIMEOUT)
+        # "Thread-12 (process_request_thread)": the number differs run to run.
+        return name.split(" ", 1)[1]
+
+    assert assert_same(scenario) == "(process_request_thread)"
+
+
+def test_forking_server_reply_comes_from_a_child():
+    def scenario(module):
+        class Pid(module.BaseRequestHandler):
+            def handle(self):
+                self.request.recv(100)
+                self.request.sendall(str(os.getpid()).encode())
+
+        with module.ForkingTCPServer(("127.0.0.1", 0), Pid) as server:
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            child_pid = int(tcp_round_trip(server.server_address))
+            server.shutdown()
+            thread.join(JOIN_TIMEOUT)
+        return child_pid != os.getpid()
+
+    assert assert_same(scenario) is True
+
+
+def test_class_attributes_match():
+    names = [
+        ("TCPServer", "address_family"),
+        ("TCPServer", "socket_type"),
+        ("TCPServer", "request_queue_size"),
+        ("TCPServer", "allow_reuse_address"),
+        ("TCPServer", "allow_reuse_port"),
+        ("TCPServer", "timeout"),
+        ("UDPServer", "socket_type"),
+        ("UDPServer", "max_packet_size"),
+        ("UDPServer", "allow_reuse_address"),
+        ("UnixStreamServer", "address_family"),
+        ("UnixDatagramServer", "address_family"),
+        ("ThreadingMixIn", "daemon_threads"),
+        ("ThreadingMixIn", "block_on_close"),
+        ("ForkingMixIn", "timeout"),
+        ("ForkingMixIn", "active_children"),
+        ("ForkingMixIn", "max_children"),
+        ("ForkingMixIn", "block_on_close"),
+        ("StreamRequestHandler", "rbufsize"),
+        ("StreamRequestHandler", "wbufsize"),
+        ("StreamRequestHandler", "timeout"),
+        ("StreamRequestHandler", "disable_nagle_algorithm"),
+    ]
+    for class_name, attribute in names:
+        ours = getattr(getattr(socketserver_lit, class_name), attribute)
+        theirs = getattr(getattr(stdlib_socketserver, class_name), attribute)
+        assert ours == theirs, f"{class_name}.{attribute}: {ours!r} != {theirs!r}"
+
+
+def test_every_stdlib_public_name_exists_here():
+    missing = [name for name in stdlib_socketserver.__all__ if not hasattr(socketserver_lit, name)]
+    assert missing == []
+    assert set(stdlib_socketserver.__all__) <= set(socketserver_lit.__all__)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "TCPServer",
+        "UDPServer",
+        "UnixStreamServer",
+        "UnixDatagramServer",
+        "ThreadingTCPServer",
+        "ForkingUDPServer",
+        "StreamRequestHandler",
+        "DatagramRequestHandler",
+    ],
+)
+def test_class_hierarchy_names_match(name):
+    def public_ancestors(module):
+        return [
+            cls.__name__
+            for cls in getattr(module, name).__mro__
+            if cls.__module__.startswith(module.__name__) and not cls.__name__.startswith("_")
+        ]
+
+    assert public_ancestors(socketserver_lit) == public_ancestors(stdlib_socketserver)
+
+
+def test_public_methods_of_the_stdlib_exist_with_compatible_signatures():
+    import inspect
+
+    for class_name in [
+        "BaseServer",
+        "TCPServer",
+        "UDPServer",
+        "ThreadingMixIn",
+        "ForkingMixIn",
+        "BaseRequestHandler",
+        "StreamRequestHandler",
+        "DatagramRequestHandler",
+    ]:
+        theirs = getattr(stdlib_socketserver, class_name)
+        ours = getattr(socketserver_lit, class_name)
+        for method_name, method in vars(theirs).items():
+            if method_name.startswith("_") and method_name not in (
+                "__init__",
+                "__enter__",
+                "__exit__",
+            ):
+                continue
+            if not callable(method):
+                continue
+            assert hasattr(ours, method_name), f"{class_name}.{method_name} is missing"
+            expected = list(inspect.signature(method).parameters)
+            actual = list(inspect.signature(getattr(ours, method_name)).parameters)
+            if expected[-1:] == ["args"] or actual[-1:] == ["exc_info"]:
+                continue  # __exit__(*args) vs __exit__(*exc_info): same call shape
+            assert actual == expected, f"{class_name}.{method_name}: {actual} != {expected}"
+
+
+def test_busy_port_raises_the_same_error_type_and_errno():
+    def scenario(module):
+        with module.TCPServer(("127.0.0.1", 0), module.BaseRequestHandler) as first:
+            try:
+                module.TCPServer(first.server_address, module.BaseRequestHandler)
+            except OSError as error:
+                return type(error), error.errno
+        return None
+
+    assert assert_same(scenario) is not None
+
+
+def test_module_can_be_used_under_the_stdlib_name():
+    import socketserver_lit as socketserver
+
+    class MyTCPHandler(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.sendall(self.request.recv(100).upper())
+
+    replies = []
+    with socketserver.TCPServer(("127.0.0.1", 0), MyTCPHandler) as server:
+        client = threading.Thread(
+            target=lambda: replies.append(tcp_round_trip(server.server_address, b"drop-in"))
+        )
+        client.start()
+        server.handle_request()
+        client.join(JOIN_TIMEOUT)
+    assert replies == [b"DROP-IN"]
