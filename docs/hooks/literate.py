@@ -32,6 +32,8 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
+import rst_markup  # docs/hooks/rst_markup.py, on sys.path beside this file
+
 # Google-style docstring section headers: rendered as a bold label and a list of their items.
 SECTION_HEADERS = (
     "Args",
@@ -97,34 +99,22 @@ def render_module(
 def docstring_to_markdown(docstring: str) -> str:
     """Turn a cleaned docstring into Markdown that reads as prose.
 
-    Docstrings here are written in Markdown already; two things need care: doctest examples
-    (`>>>` lines would otherwise become nested block quotes) and Google-style sections such as
-    `Args:` (their indented items would otherwise run together into one paragraph).
+    `rst_markup.convert` has already translated the reST habits (roles, `::` blocks,
+    definition lists, doctests); what is left are Google-style sections such as `Args:`, whose
+    indented items would otherwise run together into one paragraph: each becomes a bold label
+    and a list.
     """
     lines = docstring.splitlines()
     output: list[str] = []
     index = 0
     while index < len(lines):
         line = lines[index]
-        if line.lstrip().startswith(">>>"):
-            index = _take_doctest(lines, index, output)
-        elif SECTION_HEADER_LINE.match(line) and _indented_block_follows(lines, index):
+        if SECTION_HEADER_LINE.match(line) and _indented_block_follows(lines, index):
             index = _take_section(lines, index, output)
         else:
             output.append(line)
             index += 1
     return "\n".join(output).strip() + "\n"
-
-
-def _take_doctest(lines: list[str], index: int, output: list[str]) -> int:
-    """Fence the doctest example starting at `index`; return the index after it."""
-    indent = len(lines[index]) - len(lines[index].lstrip())
-    output += ["", "```pycon"]
-    while index < len(lines) and lines[index].strip():
-        output.append(lines[index][indent:])
-        index += 1
-    output += ["```", ""]
-    return index
 
 
 def _indented_block_follows(lines: list[str], index: int) -> bool:
@@ -297,7 +287,8 @@ class _ModuleRenderer:
             )
 
     def _prose(self, text: str, *, scope: str) -> None:
-        markdown = docstring_to_markdown(text)
+        markdown = rst_markup.convert(text, lambda name: self._lookup(name, scope))
+        markdown = docstring_to_markdown(markdown)
         self._write(self._resolve_cross_references(markdown, scope))
 
     def _resolve_cross_references(self, markdown: str, scope: str) -> str:
@@ -335,8 +326,18 @@ class _ModuleRenderer:
         self.pending = []
         if not ranges:
             return
-        chunks = [self.lines[a - 1 : b] for a, b in ranges]
-        code = "\n".join(line for chunk in chunks for line in chunk)
+        kept: list[str] = []
+        previous_end = None
+        for start, end in ranges:
+            if previous_end is not None:
+                gap = self.lines[previous_end : start - 1]
+                # Blank lines between statements are the author's layout: keep them. A gap with
+                # text in it is a docstring we showed as prose above: leave it out.
+                if all(not line.strip() for line in gap):
+                    kept += gap
+            kept += self.lines[start - 1 : end]
+            previous_end = end
+        code = "\n".join(kept)
         code = textwrap.dedent(code).strip("\n")
         if not code.strip():
             return
