@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import socket
 import threading
+import time
 
 import pytest
 from conftest import JOIN_TIMEOUT
@@ -292,3 +293,39 @@ def test_datagram_handler_exposes_packet_and_socket():
             server.handle_request()
             client.recv(100)  # the (empty) reply finish() always sends
     assert seen == [(b"p", True)]
+
+
+def test_wfile_write_completes_although_signals_keep_interrupting_it():
+    """sendall() resumes after each signal (PEP 475), so write() still sends everything."""
+    import signal
+
+    payload = b"s" * (8 << 20)  # 8 MiB: the write blocks many times on the slow reader
+    interruptions = []
+    server_end, client_end = socket.socketpair()
+    received = bytearray()
+
+    def slow_reader():
+        with client_end:
+            client_end.settimeout(10)
+            while chunk := client_end.recv(65536):
+                received.extend(chunk)
+                time.sleep(0.0005)
+
+    class Bulk(ss.StreamRequestHandler):
+        def handle(self):
+            self.written = self.wfile.write(payload)
+
+    previous = signal.signal(signal.SIGALRM, lambda *_: interruptions.append(1))
+    reader = threading.Thread(target=slow_reader)
+    reader.start()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+        handler = make_handler(Bulk, server_end)  # runs in the main thread, where signals land
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, previous)
+        server_end.close()
+        reader.join(JOIN_TIMEOUT)
+    assert handler.written == len(payload)
+    assert bytes(received) == payload
+    assert interruptions, "no signal arrived during the write: the test proved nothing"
