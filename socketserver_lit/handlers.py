@@ -42,9 +42,10 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Buffer
-
     from .servers import BaseServer
+
+# What wfile.write() accepts: any bytes-like object.
+BytesLike = bytes | bytearray | memoryview
 
 __all__ = [
     "BaseRequestHandler",
@@ -105,9 +106,9 @@ class SocketWriter(io.BufferedIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: Buffer) -> int:  # type: ignore[override]
+    def write(self, data: BytesLike) -> int:  # type: ignore[override]
         """Send all of ``data`` (any bytes-like object); return its length in bytes."""
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         if isinstance(data, str):
             raise TypeError(
                 "wfile.write() takes bytes, not str: encode the text first, "

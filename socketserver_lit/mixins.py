@@ -53,6 +53,19 @@ from typing import Any
 __all__ = ["ThreadingMixIn", "ThreadPoolMixIn"]
 
 
+def _run_to_the_end(server: Any, request: Any, client_address: Any) -> None:
+    """Handle one request outside the serving thread, exactly as the serve loop would.
+
+    An ``Exception`` goes to ``handle_error``; the request is shut down on every path.
+    """
+    try:
+        server.finish_request(request, client_address)
+    except Exception:
+        server.handle_error(request, client_address)
+    finally:
+        server.shutdown_request(request)
+
+
 class ThreadingMixIn:
     """Handle each request in a new thread.
 
@@ -72,12 +85,7 @@ class ThreadingMixIn:
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         """Run one request to its end; this is the body of each request thread."""
-        try:
-            self.finish_request(request, client_address)  # type: ignore[attr-defined]
-        except Exception:
-            self.handle_error(request, client_address)  # type: ignore[attr-defined]
-        finally:
-            self.shutdown_request(request)  # type: ignore[attr-defined]
+        _run_to_the_end(self, request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Start a thread to handle the request, and return at once."""
@@ -130,8 +138,9 @@ class ThreadPoolMixIn:
     _pool_idle_workers: int
     _pool_worker_numbers: itertools.count[int]
 
-    # Same body as ThreadingMixIn's thread: one request, errors reported, always shut down.
-    process_request_thread = ThreadingMixIn.process_request_thread
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Run one request to its end, in a worker; the same body as ThreadingMixIn's."""
+        _run_to_the_end(self, request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Queue the request and make sure a worker will take it.

@@ -504,16 +504,19 @@ class UDPServer(TCPServer):
     def server_activate(self) -> None:
         """Do nothing: a datagram socket receives as soon as it is bound."""
 
-    def get_request(self) -> tuple[tuple[bytes, socket.socket], Address]:
+    # The request type differs from TCPServer's: UDPServer inherits TCPServer's
+    # socket set-up, not its notion of a request (the stdlib's hierarchy, kept for
+    # drop-in compatibility), hence the type-checker overrides below.
+    def get_request(self) -> tuple[tuple[bytes, socket.socket], Address]:  # type: ignore[override]
         """Read one datagram; the request is ``(data, server_socket)``."""
         data, client_address = self.socket.recvfrom(self.max_packet_size)
         return (data, self.socket), client_address
 
-    def shutdown_request(self, request: tuple[bytes, socket.socket]) -> None:
+    def shutdown_request(self, request: tuple[bytes, socket.socket]) -> None:  # type: ignore[override]
         """Nothing to shut down: the socket is shared by all clients."""
         self.close_request(request)
 
-    def close_request(self, request: tuple[bytes, socket.socket]) -> None:
+    def close_request(self, request: tuple[bytes, socket.socket]) -> None:  # type: ignore[override]
         """Nothing to close: the socket is shared by all clients."""
 
 
