@@ -119,7 +119,7 @@ class BaseServer:
             )
         self.server_address = server_address
         self.RequestHandlerClass = RequestHandlerClass
-        # The lock guards the three fields below, which serve_forever() and
+        # The lock guards the fields below, which serve_forever() and
         # shutdown() read and write from different threads.
         self._serve_lock = threading.Lock()
         self._shutdown_requested = False
