@@ -1,0 +1,835 @@
+"""Tracing: watch a server's hooks being called, by which thread, in which process.
+
+Why trace
+---------
+The documentation describes a request's life as a list of method names:
+``get_request``, ``verify_request``, ``process_request``, ``finish_request``, then the
+handler's ``setup``, ``handle`` and ``finish``, then ``shutdown_request`` and
+``close_request``; around them ``server_bind``, ``server_activate``,
+``service_actions``, ``handle_timeout``, ``handle_error``, ``shutdown`` and
+``server_close``. A list says nothing about *who* calls each method. In a
+synchronous server one thread does everything; a threading server hands the second
+half of every request to a new thread; a forking server hands it to a new process,
+and the parent still closes its own copy of the connection. The only way to see that
+is to record each call as it happens, with the thread and the process that made it.
+
+How it works
+------------
+A ``Tracer`` makes *subclasses* of your classes: ``tracer.trace_server(cls)``
+returns a class derived from ``cls`` whose hook methods first write a record and then
+call the original through ``super()``. Nothing in the package is patched, so the
+same tracer works on our servers, on the standard library's, and on any class you
+write. A traced server also traces the handler class you give it, so::
+
+    tracer = Tracer()
+    TracedServer = tracer.trace_server(ThreadingTCPServer)
+    with TracedServer(("127.0.0.1", 0), EchoHandler) as server:
+        ...                                  # serve some requests
+    print(tracer.timeline())
+
+Every call writes a ``call`` record on entry and a ``return`` (or ``raise``) record on
+exit, with the process id, the thread name, the nesting depth within that thread
+and a monotonic timestamp.
+
+Getting records out of forked children
+--------------------------------------
+A forked child cannot append to the parent's lists: its memory is a copy. So records
+do not go to memory at all. They go, one JSON line per ``os.write()``, to an
+anonymous temporary file opened with ``O_APPEND``, whose descriptor every forked
+child inherits. The kernel appends each write whole at the end of the file, so the
+file's order is the real order in which calls were recorded, across threads *and*
+processes, and no lock is needed. We chose a file over a pipe on purpose: a pipe
+holds only 64 KiB, and a busy child would block on a full pipe while the parent,
+waiting in ``server_close()`` for that very child, never read it: a hang. A file
+never fills up that way, so tracing can never block the server it watches. The
+parent reads whatever is new each time you ask for records.
+
+Keeping timelines readable and repeatable
+-----------------------------------------
+``service_actions`` runs on every turn of the ``serve_forever()`` loop, including
+once per ``poll_interval`` while idle, so how often it appears depends on timing.
+The renderers therefore *collapse* consecutive calls of it by the same thread into
+one line marked ``+`` ("one or more"; the exact count is in ``Call.repeats``),
+and can *hide* any hook you list. Actors are named by first appearance (``main``,
+``thread 1 (serve_forever)``, ``child 1``) rather than by raw thread names and pids,
+so the same program gives the same timeline on every run wherever its order is
+fixed by causality. Where it is not (a forked child and its parent run at the same
+time), the per-actor view (``timeline(by_actor=True)``) is still repeatable.
+
+Next: ``notebooks/course/01-request-lifecycle.ipynb`` traces a synchronous, a
+threading and a forking server with this module and draws what it saw.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "SERVER_HOOKS",
+    "HANDLER_HOOKS",
+    "ALL_HOOKS",
+    "TraceRecord",
+    "Call",
+    "Tracer",
+]
+
+#: The server methods a traced server records, in the order a server's life uses them.
+SERVER_HOOKS: tuple[str, ...] = (
+    "server_bind",
+    "server_activate",
+    "get_request",
+    "verify_request",
+    "process_request",
+    "finish_request",
+    "shutdown_request",
+    "close_request",
+    "service_actions",
+    "handle_timeout",
+    "handle_error",
+    "shutdown",
+    "server_close",
+)
+#: The request handler methods a traced handler records.
+HANDLER_HOOKS: tuple[str, ...] = ("setup", "handle", "finish")
+#: Every hook a ``Tracer`` knows.
+ALL_HOOKS: tuple[str, ...] = SERVER_HOOKS + HANDLER_HOOKS
+
+#: Hooks collapsed by default: they fire on every loop turn, a timing-dependent number of times.
+DEFAULT_COLLAPSE: tuple[str, ...] = ("service_actions",)
+
+# The longest detail text stored in a record (an exception's type name, a returned bool).
+_MAX_DETAIL = 200
+# How much of the trace file one pread() asks for.
+_READ_CHUNK = 1 << 16
+# How often wait_for() looks for new records.
+_WAIT_POLL_SECONDS = 0.005
+
+ClassT = TypeVar("ClassT", bound=type)
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    """One event as written by a traced method: a call, a return, or a raise.
+
+    ``pid`` and ``thread`` say who recorded it; ``depth`` is how many traced calls that
+    thread was already inside; ``time_ns`` comes from ``time.monotonic_ns()``, a clock
+    shared by all processes on the machine. ``detail`` is the exception type for a
+    ``raise``, the value for a ``return`` of a bool (``verify_request``), and for a call
+    of ``handle_error`` the type of the exception being handled. ``owner`` is the name
+    of the class you traced. ``seq`` is the record's position in the trace.
+    """
+
+    seq: int
+    hook: str
+    event: str
+    pid: int
+    thread: str
+    depth: int
+    time_ns: int
+    detail: str
+    owner: str
+
+    @property
+    def actor(self) -> tuple[int, str]:
+        """The (pid, thread name) pair that identifies who made the call."""
+        return (self.pid, self.thread)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One traced call as the renderers show it: who, what, how deep, how it ended.
+
+    ``actor`` is a readable, run-independent name (``main``, ``thread 2
+    (process_request_thread)``, ``child 1``). ``outcome`` is ``"-> True"``/``"-> False"``
+    for a returned bool, ``"raised ValueError"`` for an exception, and empty otherwise
+    (also while the call is still running). ``repeats`` counts consecutive calls merged
+    into this one by collapsing. ``start_seq``/``end_seq`` are the positions of the call
+    and of its return in the trace; the ``end_`` fields are ``None`` if no return was
+    recorded (the call is still running, or its process exited inside it).
+    """
+
+    index: int
+    hook: str
+    actor: str
+    depth: int
+    detail: str
+    outcome: str
+    repeats: int
+    start_ns: int
+    end_ns: int | None
+    start_seq: int
+    end_seq: int | None
+    collapsed: bool = False
+
+    @property
+    def text(self) -> str:
+        """The call as a short phrase: ``handle_error (ValueError)``, ``handle raised KeyError``."""
+        words = self.hook + ("+" if self.collapsed else "")
+        if self.detail and self.hook == "handle_error":
+            words += f" ({self.detail})"
+        if self.outcome:
+            words += f" {self.outcome}"
+        return words
+
+
+class Tracer:
+    """Record every hook call of the servers and handlers it traces, from every thread and child.
+
+    Create one tracer per experiment, trace your classes with ``trace_server``
+    (and, for handlers used elsewhere, ``trace_handler``), run the server, then
+    render with ``timeline``, ``mermaid`` or ``plot``. Close the tracer
+    (or use it in a ``with`` block) when done: it holds one file descriptor.
+
+    Args:
+        hooks: The hook names to record; by default all of ``ALL_HOOKS``. Leave a
+            hook out to not record it at all (hiding it when rendering is usually enough).
+    """
+
+    def __init__(self, *, hooks: Iterable[str] = ALL_HOOKS):
+        self.hooks: frozenset[str] = frozenset(hooks)
+        unknown = self.hooks - set(ALL_HOOKS)
+        if unknown:
+            raise ValueError(f"unknown hook names {sorted(unknown)}; choose from {list(ALL_HOOKS)}")
+        self._home_pid = os.getpid()
+        self._fd = _open_append_only_temporary_file()
+        self._closer = weakref.finalize(self, os.close, self._fd)
+        self._closed = False
+        # Guards the descriptor and the cache in the process that created the tracer.
+        # A forked child never takes it: it may have been copied in the locked state.
+        self._lock = threading.Lock()
+        self._depth = threading.local()
+        self._records: list[TraceRecord] = []
+        self._read_offset = 0
+        self._traced_classes: dict[type, type] = {}
+
+    # -- making traced classes ----------------------------------------------------
+
+    def trace_server(self, server_class: ClassT) -> ClassT:
+        """Return a subclass of ``server_class`` whose server hooks are recorded.
+
+        The subclass also traces the handler: after the constructor, a handler *class*
+        in ``RequestHandlerClass`` is replaced by its traced subclass (a handler
+        factory that is not a class, such as a ``functools.partial``, is left as is).
+        Calling this twice with the same class returns the same subclass.
+        """
+        return self._traced_subclass(server_class, SERVER_HOOKS, traces_its_handler=True)
+
+    def trace_handler(self, handler_class: ClassT) -> ClassT:
+        """Return a subclass of ``handler_class`` that records ``setup``, ``handle``, ``finish``."""
+        return self._traced_subclass(handler_class, HANDLER_HOOKS, traces_its_handler=False)
+
+    def _traced_subclass(
+        self, cls: ClassT, hooks: tuple[str, ...], *, traces_its_handler: bool
+    ) -> ClassT:
+        if not isinstance(cls, type):
+            raise TypeError(f"expected a class to trace, got {cls!r}")
+        if getattr(cls, "_socketserver_lit_tracer", None) is self:
+            return cls  # already traced by this tracer
+        if cls in self._traced_classes:
+            return self._traced_classes[cls]  # type: ignore[return-value]
+        namespace: dict[str, Any] = {
+            "__module__": cls.__module__,
+            "__doc__": f"{cls.__name__}, with its hook calls recorded by a Tracer.",
+            "_socketserver_lit_tracer": self,
+        }
+        traced = type(cls)(f"Traced{cls.__name__}", (cls,), namespace)
+        for hook in hooks:
+            if hook in self.hooks and callable(getattr(cls, hook, None)):
+                setattr(traced, hook, _traced_method(self, traced, hook, cls.__name__))
+        if traces_its_handler:
+            setattr(traced, "__init__", _traced_server_init(self, traced))  # noqa: B010
+        self._traced_classes[cls] = traced
+        return traced
+
+    # -- recording (runs inside the traced server, in any thread or process) --------
+
+    def _call(
+        self,
+        hook: str,
+        owner: str,
+        method: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        depth = getattr(self._depth, "value", 0)
+        call_detail = _handled_exception_name() if hook == "handle_error" else ""
+        self._record(hook, "call", depth, call_detail, owner)
+        self._depth.value = depth + 1
+        try:
+            result = method(*args, **kwargs)
+        except BaseException as error:
+            self._depth.value = depth
+            self._record(hook, "raise", depth, type(error).__name__, owner)
+            raise
+        self._depth.value = depth
+        self._record(hook, "return", depth, repr(result) if isinstance(result, bool) else "", owner)
+        return result
+
+    def _record(self, hook: str, event: str, depth: int, detail: str, owner: str) -> None:
+        line = (
+            json.dumps(
+                [
+                    hook,
+                    event,
+                    os.getpid(),
+                    threading.current_thread().name,
+                    depth,
+                    time.monotonic_ns(),
+                    detail[:_MAX_DETAIL],
+                    owner,
+                ]
+            ).encode("utf-8")
+            + b"\n"
+        )
+        if os.getpid() != self._home_pid:
+            # In a forked child: the descriptor is the child's own copy, so nothing can
+            # close it under us, and the lock may be a locked copy: write directly.
+            if not self._closed:
+                _write_all(self._fd, line)
+            return
+        with self._lock:
+            if not self._closed:
+                _write_all(self._fd, line)
+
+    # -- reading --------------------------------------------------------------------
+
+    def records(self) -> list[TraceRecord]:
+        """Return every record so far, in the order they were written."""
+        with self._lock:
+            self._read_new_records()
+            return list(self._records)
+
+    def _read_new_records(self) -> None:
+        """Parse the complete lines appended since the last read. Caller holds the lock."""
+        if self._closed:
+            return
+        chunks: list[bytes] = []
+        offset = self._read_offset
+        while chunk := os.pread(self._fd, _READ_CHUNK, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        data = b"".join(chunks)
+        # A writer may be half-way through a line: take only whole lines.
+        complete = data[: data.rfind(b"\n") + 1]
+        self._read_offset += len(complete)
+        for line in complete.splitlines():
+            hook, event, pid, thread, depth, time_ns, detail, owner = json.loads(line)
+            self._records.append(
+                TraceRecord(
+                    len(self._records), hook, event, pid, thread, depth, time_ns, detail, owner
+                )
+            )
+
+    def clear(self) -> None:
+        """Forget every record so far; later calls start a fresh trace."""
+        with self._lock:
+            self._read_new_records()
+            self._records.clear()
+
+    def wait_for(
+        self, hook: str, count: int = 1, *, event: str = "return", timeout: float = 5.0
+    ) -> None:
+        """Wait until ``hook`` has been recorded ``count`` times in total, then return.
+
+        By default it counts *returns*, i.e. finished calls: ``wait_for("close_request",
+        2)`` returns once two requests have been closed, whichever thread or child
+        closed them. Use it before ``shutdown()`` so the trace is complete and its
+        order does not depend on timing.
+
+        Raises:
+            TimeoutError: after ``timeout`` seconds, saying how many were seen.
+        """
+        if event not in ("call", "return", "raise"):
+            raise ValueError(f"event must be 'call', 'return' or 'raise', not {event!r}")
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = sum(1 for r in self.records() if r.hook == hook and r.event == event)
+            if seen >= count:
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"waited {timeout} s for {count} {event} record(s) of {hook!r} but saw "
+                    f"{seen}; is the hook traced, and did the client really connect?"
+                )
+            time.sleep(_WAIT_POLL_SECONDS)
+
+    # -- from records to calls --------------------------------------------------------
+
+    def calls(
+        self, *, hide: Iterable[str] = (), collapse: Iterable[str] = DEFAULT_COLLAPSE
+    ) -> list[Call]:
+        """Return the traced calls in order, paired with how each ended.
+
+        Args:
+            hide: Hook names to leave out.
+            collapse: Hook names whose consecutive calls by one actor become a single
+                ``Call`` (its ``repeats`` says how many); default ``service_actions``.
+        """
+        return _build_calls(self.records(), self._home_pid, set(hide), set(collapse))
+
+    def hooks_by_actor(
+        self, *, hide: Iterable[str] = (), collapse: Iterable[str] = DEFAULT_COLLAPSE
+    ) -> dict[str, list[str]]:
+        """Map each actor to the hooks it called, in order: handy for checks and asserts."""
+        grouped: dict[str, list[str]] = {}
+        for call in self.calls(hide=hide, collapse=collapse):
+            grouped.setdefault(call.actor, []).append(call.hook)
+        return grouped
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def timeline(
+        self,
+        *,
+        hide: Iterable[str] = (),
+        collapse: Iterable[str] = DEFAULT_COLLAPSE,
+        by_actor: bool = False,
+    ) -> str:
+        """Render the calls as text, nested calls indented under their caller.
+
+        With ``by_actor`` each actor gets its own block, which stays the same from run
+        to run even where threads or processes interleave differently.
+        """
+        calls = self.calls(hide=hide, collapse=collapse)
+        if by_actor:
+            return _render_by_actor(calls)
+        return _render_in_order(calls)
+
+    def mermaid(
+        self, *, hide: Iterable[str] = (), collapse: Iterable[str] = DEFAULT_COLLAPSE
+    ) -> str:
+        """Render the calls as a mermaid ``sequenceDiagram``: one lifeline per actor.
+
+        A call that made nested calls gets an activation bar, which ends at that
+        actor's next call at the same depth or above.
+        """
+        return _render_mermaid(self.calls(hide=hide, collapse=collapse))
+
+    def plot(
+        self,
+        *,
+        hide: Iterable[str] = (),
+        collapse: Iterable[str] = DEFAULT_COLLAPSE,
+        clock: str = "order",
+        ax: Axes | None = None,
+        title: str | None = None,
+    ) -> Axes:
+        """Draw the calls as a timeline with matplotlib: one lane per actor, one bar per call.
+
+        Args:
+            clock: ``"order"`` spaces events evenly in the order they were recorded
+                (readable, and the same every run where the order is); ``"time"``
+                uses real elapsed milliseconds.
+            ax: The axes to draw on; a new figure is made if omitted.
+            title: A title for the axes.
+        """
+        if clock not in ("order", "time"):
+            raise ValueError(f"clock must be 'order' or 'time', not {clock!r}")
+        calls = self.calls(hide=hide, collapse=collapse)
+        return _plot_calls(calls, clock=clock, ax=ax, title=title)
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close`` has run; records read so far stay available."""
+        return self._closed
+
+    def close(self) -> None:
+        """Read the last records, then release the trace file. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._read_new_records()
+            self._closed = True
+            self._closer()
+
+    def __enter__(self) -> Tracer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Tracer {state}, {len(self._records)} records read>"
+
+
+# -- building traced classes -------------------------------------------------------------
+
+
+def _traced_method(tracer: Tracer, traced_class: type, hook: str, owner: str) -> Callable[..., Any]:
+    """Make the method that records ``hook`` and then runs the inherited one."""
+
+    def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
+        inherited = getattr(super(traced_class, self), hook)
+        return tracer._call(hook, owner, inherited, args, kwargs)
+
+    traced.__name__ = traced.__qualname__ = hook
+    traced.__doc__ = f"Record this call, then run the inherited {hook}()."
+    return traced
+
+
+def _traced_server_init(tracer: Tracer, traced_class: type) -> Callable[..., None]:
+    """The constructor of a traced server: construct as usual, then trace the handler class."""
+
+    def traced_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        parent = super(traced_class, self)
+        parent.__init__(*args, **kwargs)  # type: ignore[misc]  # the server's own __init__
+        handler = getattr(self, "RequestHandlerClass", None)
+        if isinstance(handler, type):
+            self.RequestHandlerClass = tracer.trace_handler(handler)
+
+    traced_init.__name__ = "__init__"
+    traced_init.__qualname__ = f"{traced_class.__qualname__}.__init__"
+    return traced_init
+
+
+def _handled_exception_name() -> str:
+    error = sys.exc_info()[1]
+    return type(error).__name__ if error is not None else ""
+
+
+# -- the trace file ------------------------------------------------------------------------
+
+
+def _open_append_only_temporary_file() -> int:
+    """Open a fresh temporary file for appending and unlink it at once.
+
+    Unlinked, it disappears by itself when the last process holding it exits, so a
+    crash leaves nothing behind in the temporary directory.
+    """
+    descriptor, path = tempfile.mkstemp(prefix="socketserver-lit-trace-")
+    try:
+        appender = os.open(path, os.O_RDWR | os.O_APPEND)
+    finally:
+        os.close(descriptor)
+        os.unlink(path)
+    return appender
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # One write() is one append; the loop only matters if the disk is nearly full.
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+# -- from records to calls -------------------------------------------------------------------
+
+
+def _build_calls(
+    records: list[TraceRecord], home_pid: int, hide: set[str], collapse: set[str]
+) -> list[Call]:
+    # Named while walking the calls in order, so numbering follows first appearance.
+    names = _ActorNamer(home_pid)
+    open_calls: dict[tuple[int, str], list[int]] = {}
+    drafts: list[dict[str, Any]] = []
+    for record in records:
+        if record.hook in hide:
+            continue
+        stack = open_calls.setdefault(record.actor, [])
+        if record.event == "call":
+            stack.append(len(drafts))
+            drafts.append(
+                {
+                    "hook": record.hook,
+                    "actor": names(record.pid, record.thread),
+                    "depth": record.depth,
+                    "detail": record.detail,
+                    "outcome": "",
+                    "start_ns": record.time_ns,
+                    "end_ns": None,
+                    "start_seq": record.seq,
+                    "end_seq": None,
+                }
+            )
+        else:
+            _close_call(drafts, stack, record)
+    return _collapse(drafts, collapse)
+
+
+def _close_call(drafts: list[dict[str, Any]], stack: list[int], record: TraceRecord) -> None:
+    """Attach a return/raise record to the innermost open call of the same hook."""
+    for position in range(len(stack) - 1, -1, -1):
+        draft = drafts[stack[position]]
+        if draft["hook"] == record.hook:
+            del stack[position:]
+            draft["end_ns"] = record.time_ns
+            draft["end_seq"] = record.seq
+            if record.event == "raise":
+                draft["outcome"] = f"raised {record.detail}"
+            elif record.detail:
+                draft["outcome"] = f"-> {record.detail}"
+            return
+
+
+def _collapse(drafts: list[dict[str, Any]], collapse: set[str]) -> list[Call]:
+    calls: list[Call] = []
+    last_by_actor: dict[str, int] = {}
+    for draft in drafts:
+        actor = draft["actor"]
+        previous = last_by_actor.get(actor)
+        if (
+            draft["hook"] in collapse
+            and previous is not None
+            and calls[previous].hook == draft["hook"]
+            and calls[previous].depth == draft["depth"]
+        ):
+            merged = calls[previous]
+            calls[previous] = _replace(
+                merged, repeats=merged.repeats + 1, end_ns=draft["end_ns"], end_seq=draft["end_seq"]
+            )
+            continue
+        last_by_actor[actor] = len(calls)
+        calls.append(
+            Call(index=len(calls) + 1, repeats=1, collapsed=draft["hook"] in collapse, **draft)
+        )
+    return calls
+
+
+def _replace(call: Call, **changes: Any) -> Call:
+    fields = dict(call.__dict__)
+    fields.update(changes)
+    return Call(**fields)
+
+
+_NUMBERED_THREAD = re.compile(r"^Thread-\d+(?: \((?P<target>.*)\))?$")
+
+
+class _ActorNamer:
+    """Name actors by order of first appearance, so names depend on neither pids nor counters.
+
+    In the tracing process: ``main`` for the main thread, ``thread 1 (serve_forever)``
+    and so on for the others (the part in brackets is the thread's target, or its
+    name if you gave it one). Any other process is a forked child: ``child 1``,
+    ``child 2``; a second thread inside one child is ``child 1 thread 2``.
+    """
+
+    def __init__(self, home_pid: int):
+        self.home_pid = home_pid
+        self.names: dict[tuple[int, str], str] = {}
+        self.thread_count = 0
+        self.child_numbers: dict[int, int] = {}
+        self.threads_per_child: dict[int, int] = {}
+
+    def __call__(self, pid: int, thread: str) -> str:
+        key = (pid, thread)
+        if key not in self.names:
+            self.names[key] = self._new_name(pid, thread)
+        return self.names[key]
+
+    def _new_name(self, pid: int, thread: str) -> str:
+        if pid == self.home_pid:
+            if thread == "MainThread":
+                return "main"
+            self.thread_count += 1
+            match = _NUMBERED_THREAD.match(thread)
+            if match is None:
+                return f"thread {self.thread_count} ({thread})"
+            target = match.group("target")
+            return (
+                f"thread {self.thread_count} ({target})"
+                if target
+                else f"thread {self.thread_count}"
+            )
+        child = self.child_numbers.setdefault(pid, len(self.child_numbers) + 1)
+        index = self.threads_per_child[pid] = self.threads_per_child.get(pid, 0) + 1
+        return f"child {child}" if index == 1 else f"child {child} thread {index}"
+
+
+# -- text renderers ----------------------------------------------------------------------
+
+
+def _render_in_order(calls: list[Call]) -> str:
+    if not calls:
+        return "(no calls recorded)"
+    width = max(len(call.actor) for call in calls)
+    number_width = len(str(len(calls)))
+    lines = [f"{'#':>{number_width}}  {'who':<{width}}  call"]
+    for call in calls:
+        indent = "  " * call.depth
+        lines.append(f"{call.index:>{number_width}}  {call.actor:<{width}}  {indent}{call.text}")
+    return "\n".join(lines)
+
+
+def _render_by_actor(calls: list[Call]) -> str:
+    if not calls:
+        return "(no calls recorded)"
+    blocks: dict[str, list[str]] = {}
+    for call in calls:
+        blocks.setdefault(call.actor, []).append("  " + "  " * call.depth + call.text)
+    return "\n".join(f"{actor}:\n" + "\n".join(lines) for actor, lines in blocks.items())
+
+
+# Mermaid treats "#" and ";" specially in message text; keep labels to plain characters.
+_MERMAID_UNSAFE = re.compile(r"[^\w .,()+\-<>=/]")
+
+
+def _render_mermaid(calls: list[Call]) -> str:
+    """One lifeline per actor, one self-message per call, a bar over a call's nested calls.
+
+    A bar opens at a call that has nested calls and closes where that call returned:
+    before the first later call that started after the return.
+    """
+    ids: dict[str, str] = {}
+    lines = ["sequenceDiagram"]
+    for call in calls:
+        if call.actor not in ids:
+            ids[call.actor] = f"A{len(ids) + 1}"
+            lines.append(f"    participant {ids[call.actor]} as {_mermaid_text(call.actor)}")
+    opens_bar = _calls_with_nested_calls(calls)
+    open_bars: list[Call] = []
+    for call in calls:
+        for finished in _bars_to_close(open_bars, call):
+            open_bars.remove(finished)
+            lines.append(f"    deactivate {ids[finished.actor]}")
+        node = ids[call.actor]
+        arrow = "->>+" if call.index in opens_bar else "->>"
+        lines.append(f"    {node}{arrow}{node}: {_mermaid_text(call.text)}")
+        if call.index in opens_bar:
+            open_bars.append(call)
+    for finished in reversed(open_bars):
+        lines.append(f"    deactivate {ids[finished.actor]}")
+    return "\n".join(lines)
+
+
+def _mermaid_text(text: str) -> str:
+    return _MERMAID_UNSAFE.sub("_", text)
+
+
+def _calls_with_nested_calls(calls: list[Call]) -> set[int]:
+    """The indexes of calls directly followed, on their own actor, by a deeper call."""
+    last_on_actor: dict[str, Call] = {}
+    parents: set[int] = set()
+    for call in calls:
+        previous = last_on_actor.get(call.actor)
+        if previous is not None and call.depth > previous.depth:
+            parents.add(previous.index)
+        last_on_actor[call.actor] = call
+    return parents
+
+
+def _bars_to_close(open_bars: list[Call], upcoming: Call) -> list[Call]:
+    """Bars whose call returned before ``upcoming`` started, innermost first.
+
+    A bar whose return was never recorded closes when its actor makes a call at
+    the same depth or above, which proves the call is over.
+    """
+    finished = [
+        bar
+        for bar in open_bars
+        if (bar.end_seq is not None and bar.end_seq < upcoming.start_seq)
+        or (bar.actor == upcoming.actor and bar.depth >= upcoming.depth)
+    ]
+    return sorted(finished, key=lambda bar: (-bar.depth, -bar.index))
+
+
+# -- the matplotlib timeline -------------------------------------------------------------------
+
+# Bar colours: server hooks, handler hooks, and calls that raised or report an error.
+_SERVER_COLOUR = "#3f51b5"
+_HANDLER_COLOUR = "#ff8f00"
+_ERROR_COLOUR = "#d32f2f"
+# Horizontal step between nesting depths inside one actor's column, in column widths.
+_DEPTH_STEP = 0.07
+
+
+def _plot_calls(calls: list[Call], *, clock: str, ax: Axes | None, title: str | None) -> Axes:
+    """Draw one column per actor, time flowing downwards, one bar per call."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.ticker import MaxNLocator
+
+    actors = list(dict.fromkeys(call.actor for call in calls))
+    if ax is None:
+        width = max(6.0, 2.6 * len(actors))
+        height = max(2.5, 0.26 * len(calls) + 1.4)
+        _figure, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    spans = _vertical_spans(calls, clock)
+    lowest = max((bottom for _top, bottom in spans), default=1.0)
+    # In real time many calls start within microseconds: label only those with room.
+    label_gap = 0.0 if clock == "order" else lowest * 0.015
+    last_label: dict[tuple[str, int], float] = {}
+    for call, (top, bottom) in zip(calls, spans, strict=True):
+        x = actors.index(call.actor) + call.depth * _DEPTH_STEP
+        bar = Rectangle((x, top), _DEPTH_STEP * 0.8, bottom - top, color=_colour(call), alpha=0.9)
+        ax.add_patch(bar)
+        slot = (call.actor, call.depth)
+        if top - last_label.get(slot, -lowest) >= label_gap:
+            ax.text(x + _DEPTH_STEP, top, call.text, va="top", ha="left", fontsize=8)
+            last_label[slot] = top
+    ax.set_xlim(-0.05, max(len(actors), 1))
+    ax.set_ylim(lowest * 1.02 + 0.2, 0)
+    ax.set_xticks(
+        [index + 0.3 for index in range(len(actors))],
+        [actor.replace(" (", "\n(") for actor in actors],
+        fontsize=9,
+    )
+    ax.xaxis.tick_top()
+    ax.tick_params(axis="x", length=0)
+    if clock == "order":
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("order of calls")
+    else:
+        ax.set_ylabel("milliseconds since the first call")
+    for side in ("right", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.legend(
+        handles=[
+            Patch(color=_SERVER_COLOUR, label="server hook"),
+            Patch(color=_HANDLER_COLOUR, label="handler hook"),
+            Patch(color=_ERROR_COLOUR, label="raised, or handle_error"),
+        ],
+        loc="lower right",
+        fontsize=8,
+    )
+    if title:
+        ax.set_title(title, pad=28)
+    return ax
+
+
+def _vertical_spans(calls: list[Call], clock: str) -> list[tuple[float, float]]:
+    """Return (top, bottom) of each call's bar: rows of the call order, or milliseconds."""
+    if clock == "order":
+        starts = [call.start_seq for call in calls]
+        spans = []
+        for row, call in enumerate(calls):
+            # The bar lasts until the last call that started before this one returned.
+            end_row = (
+                len(calls) if call.end_seq is None else bisect.bisect_left(starts, call.end_seq)
+            )
+            spans.append((float(row), max(float(end_row), row + 1.0) - 0.15))
+        return spans
+    origin = min((call.start_ns for call in calls), default=0)
+    finish = max((call.end_ns or call.start_ns for call in calls), default=origin)
+    shortest = max((finish - origin) / 1e6 * 0.004, 1e-3)  # keep instant calls visible
+    return [
+        (
+            (call.start_ns - origin) / 1e6,
+            max(
+                ((call.end_ns or finish) - origin) / 1e6, (call.start_ns - origin) / 1e6 + shortest
+            ),
+        )
+        for call in calls
+    ]
+
+
+def _colour(call: Call) -> str:
+    if call.outcome.startswith("raised") or call.hook == "handle_error":
+        return _ERROR_COLOUR
+    return _HANDLER_COLOUR if call.hook in HANDLER_HOOKS else _SERVER_COLOUR
