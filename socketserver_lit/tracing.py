@@ -795,7 +795,10 @@ def _plot_calls(calls: list[Call], *, clock: str, ax: Axes | None, title: str | 
             Patch(color=_HANDLER_COLOUR, label="handler hook"),
             Patch(color=_ERROR_COLOUR, label="raised, or handle_error"),
         ],
-        loc="lower right",
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncols=3,
+        frameon=False,
         fontsize=8,
     )
     if title:
