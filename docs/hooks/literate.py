@@ -75,7 +75,8 @@ def anchor_id(dotted_path: str) -> str:
     It must differ from the id mkdocstrings gives the same object on the reference page, or the
     two headings would claim the same cross-reference identifier.
     """
-    # "__" would start bold text inside the heading's {id=...} and break it: `__init__` -> `--init--`.
+    # "__" would start bold text inside the heading's {id=...} and break it:
+    # `__init__` -> `--init--`.
     return "src-" + dotted_path.replace("__", "--")
 
 
@@ -191,7 +192,7 @@ class _ModuleRenderer:
     ) -> int:
         """Write `statements`, starting at line `position`; return the line after the last one."""
         for statement in statements:
-            start = _first_line(statement)
+            start = first_line(statement)
             start = self._gap(position, start)
             if isinstance(statement, DEFINITIONS) and level <= 4:
                 self._definition(statement, start, level=level, scope=scope, public=public)
@@ -262,7 +263,7 @@ class _ModuleRenderer:
             node.body, node.body[0].lineno, level=level, scope=scope, public=public
         )
         if node.orelse:
-            else_start = _first_line(node.orelse[0])
+            else_start = first_line(node.orelse[0])
             self.pending.append((position, else_start - 1))
             self._statements(node.orelse, else_start, level=level, scope=scope, public=public)
 
@@ -356,7 +357,7 @@ def _looks_like_class(dotted: str) -> bool:
     return dotted.rsplit(".", 1)[-1][:1].isupper()
 
 
-def _first_line(node: ast.stmt) -> int:
+def first_line(node: ast.stmt) -> int:
     decorators = getattr(node, "decorator_list", [])
     return min([node.lineno] + [d.lineno for d in decorators])
 
@@ -383,6 +384,4 @@ def _inline_code_to_html(title: str) -> str:
 def _outside_code(markdown: str, transform) -> str:
     """Apply `transform` to the Markdown outside fenced blocks and inline code spans."""
     pieces = re.split(r"(```.*?```|`[^`\n]+`(?!\]))", markdown, flags=re.DOTALL)
-    return "".join(
-        piece if index % 2 else transform(piece) for index, piece in enumerate(pieces)
-    )
+    return "".join(piece if index % 2 else transform(piece) for index, piece in enumerate(pieces))

@@ -18,6 +18,16 @@ in `mkdocs.yml`. A section left with no pages (no course notebooks yet) is dropp
 The hook also links the two views of each object: every class and function heading of the
 reference gets a "Read it in the literate source" link, and the literate page links back.
 Both links are optional autorefs, so a missing target is plain text, never a broken link.
+
+Hand-written pages show real code the same way. A line
+
+    <!-- include-code: socketserver_lit/examples/tcp_server.py MyTCPHandler serve -->
+
+is replaced by a code block holding those top-level definitions, copied from the file at build
+time and titled with its path and lines. A missing file or name stops the build with an error
+that says which page asked for it: a page cannot quietly show code that no longer exists.
+Likewise `<!-- notebook-list: notebooks/course -->` becomes a table of that folder's notebooks,
+each with its title and first paragraph.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import re
 from pathlib import Path
 
 import literate  # docs/hooks/literate.py: mkdocs puts a hook's folder on sys.path while loading it
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
@@ -255,7 +266,7 @@ def _expand(items, pages, listed):
         if isinstance(item, str) and item.endswith("*"):
             expanded += _folder_entries(item[:-1], pages, listed)
         elif isinstance(item, dict):
-            (title, value), = item.items()
+            ((title, value),) = item.items()
             if isinstance(value, list):
                 children = _expand(value, pages, listed)
                 if _has_page(children):
@@ -308,6 +319,84 @@ def _page_order(uri: str):
 
 def _fallback_title(uri: str) -> str:
     return posixpath.splitext(posixpath.basename(uri))[0]
+
+
+# --- real code on hand-written pages -----------------------------------------------------------
+
+_INCLUDE_CODE = re.compile(r"^<!-- include-code: (?P<path>\S+)(?P<names>(?: [\w.]+)*) -->$", re.M)
+
+
+_NOTEBOOK_LIST = re.compile(r"^<!-- notebook-list: (?P<folder>\S+) -->$", re.M)
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    repo = Path(config.config_file_path).parent
+    markdown = _INCLUDE_CODE.sub(
+        lambda match: included_code(repo, match["path"], match["names"].split(), page), markdown
+    )
+    return _NOTEBOOK_LIST.sub(lambda match: notebook_list(repo, match["folder"], page), markdown)
+
+
+def notebook_list(repo: Path, folder: str, page) -> str:
+    """A table of the notebooks in `folder`: title (linked) and what each one is about."""
+    found = [path for path in notebooks(repo) if path.parent == repo / folder]
+    if not found:
+        return "*None yet.*"
+    rows = ["| Notebook | What it shows |", "| --- | --- |"]
+    page_folder = posixpath.dirname(page.file.src_uri)
+    for path in found:
+        link = posixpath.relpath(path.relative_to(repo).as_posix(), page_folder)
+        summary = notebook_summary(path).replace("|", "\\|")
+        rows.append(f"| [{notebook_title(path)}]({link}) | {summary} |")
+    return "\n".join(rows)
+
+
+def notebook_summary(path: Path) -> str:
+    """The first paragraph of prose after the notebook's title, on one line."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return ""
+    for cell in cells:
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else source
+        paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+        for paragraph in paragraphs:
+            if not paragraph.startswith(("#", "```", "|", "<", "!")):
+                return " ".join(paragraph.split())
+    return ""
+
+
+def included_code(repo: Path, relative: str, names: list[str], page) -> str:
+    """The named top-level definitions of a file (or all of it), as one titled code block."""
+    path = repo / relative
+    if not path.is_file():
+        raise PluginError(f"{page.file.src_uri}: include-code names {relative}, which is missing")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not names:
+        first, last = 1, len(lines)
+        code = "\n".join(lines)
+    else:
+        tree = ast.parse("\n".join(lines))
+        found = {
+            node.name: node
+            for node in tree.body
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        }
+        missing = [name for name in names if name not in found]
+        if missing:
+            raise PluginError(
+                f"{page.file.src_uri}: include-code asks {relative} for {', '.join(missing)}, "
+                "which it does not define (renamed?)"
+            )
+        nodes = sorted((found[name] for name in names), key=lambda node: node.lineno)
+        spans = [(literate.first_line(node), node.end_lineno) for node in nodes]
+        first, last = spans[0][0], spans[-1][1]
+        code = "\n\n\n".join("\n".join(lines[a - 1 : b]) for a, b in spans)
+    where = f"line {first}" if first == last else f"lines {first}-{last}"
+    return f'```python title="{relative}, {where}"\n{code}\n```'
 
 
 # --- linking the reference and the literate source --------------------------------------------

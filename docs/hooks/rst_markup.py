@@ -15,6 +15,7 @@ is a Markdown heading), but four things would render wrong, so we translate them
 3. **Definition lists** (a term line, its definition indented under it) become Markdown
    definition lists (the ``def_list`` extension), instead of running together as one line.
 4. **Doctest blocks** (``>>>`` lines) become ``pycon`` fences instead of nested quotes.
+5. **Simple tables** (columns framed by ``=====  =====`` borders) become Markdown tables.
 
 Google-style sections (``Args:`` and its indented items) are left alone: mkdocstrings parses
 them itself. ``convert`` is used by the literate pages (``literate.py``) and, through
@@ -39,6 +40,8 @@ GOOGLE_SECTION = re.compile(
     r"See Also|Todo|Deprecated|Type Aliases):\s*$"
 )
 LIST_ITEM = re.compile(r"^\s*([-*+]|\d+[.)])\s")
+# The border of a reST "simple table": runs of "=" separated by spaces, one run per column.
+TABLE_BORDER = re.compile(r"^=+( +=+)+\s*$")
 
 # Turns a name as written in a docstring into the full dotted path it means, or None.
 Resolver = Callable[[str], "str | None"]
@@ -53,6 +56,8 @@ def convert(text: str, resolve: Resolver) -> str:
         line = lines[index]
         if GOOGLE_SECTION.match(line):
             index = _copy_indented_block(lines, index, output)
+        elif TABLE_BORDER.match(line):
+            index = _simple_table(lines, index, output, resolve)
         elif line.rstrip().endswith("::") and _literal_block_follows(lines, index):
             index = _literal_block(lines, index, output)
         elif line.lstrip().startswith(">>>"):
@@ -149,7 +154,12 @@ def _literal_block(lines: list[str], index: int, output: list[str]) -> int:
         index += 1
     code = textwrap.dedent("\n".join(block)).strip("\n")
     first = code.lstrip()
-    language = "console" if first.startswith("$") else "pycon" if first.startswith(">>>") else "python"
+    if first.startswith("$"):
+        language = "console"
+    elif first.startswith(">>>"):
+        language = "pycon"
+    else:
+        language = "python"
     output += ["", f"```{language}", code, "```", ""]
     return index
 
@@ -190,3 +200,47 @@ def _definition(lines: list[str], index: int, output: list[str], resolve: Resolv
         output.append("")
     output += [term, f":   {_roles(definition, resolve)}", ""]
     return index
+
+
+def _simple_table(lines: list[str], index: int, output: list[str], resolve: Resolver) -> int:
+    """A reST simple table (top border, header, border, rows, bottom border) -> Markdown."""
+    border = lines[index]
+    starts = [match.start() for match in re.finditer(r"=+", border)]
+    rows: list[list[str]] = []
+    borders_seen = 1
+    index += 1
+    while index < len(lines) and borders_seen < 3:
+        line = lines[index]
+        index += 1
+        if TABLE_BORDER.match(line):
+            borders_seen += 1
+            continue
+        if not line.strip():
+            if borders_seen >= 2 and rows:
+                break
+            continue
+        rows.append([_roles(cell, resolve) for cell in _table_cells(line, starts)])
+    if not rows:
+        return index
+    header, body = rows[0], rows[1:]
+    if output and output[-1].strip():
+        output.append("")
+    output.append("| " + " | ".join(header) + " |")
+    output.append("|" + "|".join(" --- " for _ in header) + "|")
+    output += ["| " + " | ".join(row) + " |" for row in body]
+    output.append("")
+    return index
+
+
+def _table_cells(line: str, starts: list[int]) -> list[str]:
+    """Cut a row at the column starts; a cell whose text runs past its column pushes the cut on."""
+    cuts = []
+    for start in starts:
+        position = start
+        # Text from the previous cell overflows into this column: cut after it instead.
+        while 0 < position < len(line) and line[position - 1] != " ":
+            position += 1
+        cuts.append(min(position, len(line)))
+    cuts[0] = 0
+    cells = [line[a:b].strip() for a, b in zip(cuts, cuts[1:] + [len(line)], strict=True)]
+    return [cell.replace("|", "\\|") for cell in cells]
