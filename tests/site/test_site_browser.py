@@ -1,0 +1,230 @@
+"""The built site, opened in a real browser: the pages a reader lands on show their real content.
+
+Headless Chromium (Debian's `chromium`, driven by playwright-python; no browser is downloaded)
+opens the site served on 127.0.0.1 and checks what a person would look for: the home page and
+its search box, an API reference page with its classes and signatures, a notebook page with a
+code cell and the output committed in the notebook, a literate source page, and a mermaid
+diagram drawn without any network. Every page must load without a JavaScript error, a console
+error, a failed request or a request to another host. Screenshots go to build/screenshots/ for
+humans to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from site_support import REPOSITORY
+
+pytestmark = pytest.mark.timeout(300)
+
+SCREENSHOTS = REPOSITORY / "build" / "screenshots"
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# How long the browser may take for one step (load a page, show search results), in ms.
+STEP_TIMEOUT_MS = 20_000
+
+
+def chromium_executable() -> str:
+    for candidate in CHROMIUM_CANDIDATES:
+        if Path(candidate).is_file():
+            return candidate
+    found = shutil.which("chromium")
+    if found:
+        return found
+    pytest.fail(
+        "Chromium is not installed, so the site cannot be checked in a browser. "
+        "Install Debian's package: apt-get install -y chromium",
+        pytrace=False,
+    )
+
+
+@dataclass
+class PageProblems:
+    """Everything that went wrong while pages loaded, as readable lines."""
+
+    lines: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def browser_page(site_url: str) -> Iterator[tuple[object, PageProblems]]:
+    """One Chromium page for the module's tests, recording errors and off-site requests."""
+    executable = chromium_executable()
+    from playwright.sync_api import sync_playwright
+
+    problems = PageProblems()
+    site_host = urlsplit(site_url).hostname
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            page.on("pageerror", lambda error: problems.lines.append(f"JS error: {error}"))
+            page.on(
+                "console",
+                lambda message: (
+                    problems.lines.append(f"console {message.type}: {message.text}")
+                    if message.type == "error"
+                    else None
+                ),
+            )
+            page.on(
+                "requestfailed",
+                lambda request: problems.lines.append(
+                    f"request failed: {request.url} ({request.failure})"
+                ),
+            )
+            page.on(
+                "request",
+                lambda request: (
+                    problems.lines.append(f"request to another host: {request.url}")
+                    if urlsplit(request.url).scheme in ("http", "https")
+                    and urlsplit(request.url).hostname != site_host
+                    else None
+                ),
+            )
+            yield page, problems
+            context.close()
+        finally:
+            browser.close()
+
+
+def visit(browser_page, site_url: str, path: str, screenshot: str):
+    """Open `path`, wait until the page is quiet, save a screenshot; return the page."""
+    page, problems = browser_page
+    problems.lines.clear()
+    response = page.goto(site_url + path, wait_until="networkidle")
+    assert response is not None and response.status == 200, f"{path}: HTTP {response.status}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / screenshot), full_page=False)
+    return page, problems
+
+
+def first_notebook() -> Path:
+    """The notebook the test opens: the first documented example, else the first course one."""
+    for folder in ("examples", "course"):
+        found = sorted((REPOSITORY / "notebooks" / folder).glob("*.ipynb"))
+        if found:
+            return found[0]
+    pytest.fail("no notebook under notebooks/ to check", pytrace=False)
+
+
+def first_printed_line(notebook: Path) -> tuple[str, str]:
+    """(the first code cell that printed something, the first line it printed), as committed."""
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                text = output["text"]
+                text = "".join(text) if isinstance(text, list) else text
+                source = cell["source"]
+                source = "".join(source) if isinstance(source, list) else source
+                printed = [line for line in text.splitlines() if line.strip()]
+                if printed:
+                    return source, printed[0].strip()
+    pytest.fail(f"{notebook.name} has no printed output to look for", pytrace=False)
+
+
+def test_home_page_shows_the_project_and_its_quick_start(browser_page, site_url):
+    page, problems = visit(browser_page, site_url, "", "home.png")
+    assert "socketserver_lit" in page.title()
+    assert page.locator("h1").first.inner_text().strip() != ""
+    assert page.locator("#quick-start").count() == 1
+    tabs = page.locator(".md-tabs__link").all_inner_texts()
+    for tab in ("Tutorial", "Concepts", "Notebooks", "Reference", "Literate source"):
+        assert tab in [text.strip() for text in tabs]
+    assert problems.lines == []
+
+
+def test_search_box_finds_a_class_by_name(browser_page, site_url):
+    page, problems = visit(browser_page, site_url, "", "home.png")
+    page.locator("input.md-search__input").click()
+    page.keyboard.type("ThreadingMixIn", delay=20)  # keystrokes, as a reader types
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(state="visible")
+    assert "ThreadingMixIn" in " ".join(results.all_inner_texts())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "search.png"))
+    assert problems.lines == []
+
+
+def test_reference_page_documents_the_server_classes(browser_page, site_url):
+    page, problems = visit(browser_page, site_url, "reference/servers/", "reference-servers.png")
+    for name in ("BaseServer", "TCPServer", "UDPServer"):
+        heading = page.locator(f'[id="socketserver_lit.servers.{name}"]')
+        assert heading.count() == 1, f"no heading for {name}"
+        assert name in heading.inner_text()
+    serve_forever = page.locator('[id="socketserver_lit.servers.BaseServer.serve_forever"]')
+    assert serve_forever.count() == 1
+    signatures = page.locator(".doc-signature").all_inner_texts()
+    assert any("serve_forever(" in text and "poll_interval" in text for text in signatures)
+    assert page.locator("details.mkdocstrings-source summary").count() > 0, "no source code sections"
+    assert page.locator("a.autorefs-internal").count() > 0, "no cross-references"
+    assert page.locator('.literate-links a[href*="source/servers/"]').count() > 0
+    assert problems.lines == []
+
+
+def test_notebook_page_shows_a_code_cell_with_its_committed_output(browser_page, site_url):
+    notebook = first_notebook()
+    path = notebook.relative_to(REPOSITORY).with_suffix("").as_posix() + "/"
+    page, problems = visit(browser_page, site_url, path, f"notebook-{notebook.stem}.png")
+    source, printed = first_printed_line(notebook)
+    inputs = page.locator(".jp-CodeCell .jp-InputArea").all_inner_texts()
+    first_source_line = source.strip().splitlines()[0].strip()
+    assert any(first_source_line in text for text in inputs), f"cell {first_source_line!r} missing"
+    outputs = " ".join(page.locator(".jp-CodeCell .jp-OutputArea").all_inner_texts())
+    assert printed in outputs, f"committed output {printed!r} not shown"
+    download = page.locator(".notebook-actions a[download]")
+    assert download.count() == 1
+    answer = page.request.get(site_url + path + download.get_attribute("href"))
+    assert answer.ok and answer.body() == notebook.read_bytes()
+    assert problems.lines == []
+
+
+def test_literate_page_reads_servers_py_top_to_bottom(browser_page, site_url):
+    page, problems = visit(browser_page, site_url, "source/servers/", "literate-servers.png")
+    assert page.locator('[id="src-socketserver_lit.servers.BaseServer"]').count() == 1
+    titles = page.locator(".highlight .filename").all_inner_texts()
+    assert titles and all(t.startswith("socketserver_lit/servers.py, line ") for t in titles)
+    assert "class TCPServer(" in page.locator(".md-content").inner_text()
+    assert problems.lines == []
+
+
+def test_mermaid_diagram_is_drawn_without_the_network(browser_page, site_url):
+    """Material swaps each `<pre class="mermaid">` for a `<div class="mermaid">` holding the
+    drawing (in a closed shadow root, so we judge it by its size, not its SVG)."""
+    page, problems = visit(browser_page, site_url, "concepts/server-types/", "concepts-types.png")
+    diagram = page.locator("div.mermaid").first
+    diagram.wait_for(state="visible")
+    assert page.locator("pre.mermaid").count() == 0, "a diagram was left as text"
+    diagram.scroll_into_view_if_needed()
+    box = diagram.bounding_box()
+    assert box is not None and box["height"] > 100, f"diagram not drawn: {box}"
+    page.screenshot(path=str(SCREENSHOTS / "concepts-types.png"))
+    assert problems.lines == []
+
+
+def test_dark_palette_can_be_switched_on(browser_page, site_url):
+    page, problems = visit(browser_page, site_url, "", "home.png")
+    page.locator("form[data-md-component=palette] label:visible").first.click()
+    scheme = page.locator("body").get_attribute("data-md-color-scheme")
+    assert scheme == "slate"
+    page.screenshot(path=str(SCREENSHOTS / "home-dark.png"))
+    page.locator("form[data-md-component=palette] label:visible").first.click()
+    assert problems.lines == []

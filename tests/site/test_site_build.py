@@ -1,0 +1,115 @@
+"""The documentation site builds strictly, and every page built from the repository is there.
+
+`mkdocs build --strict` turns every warning (a broken link, an unresolved cross-reference, a
+page missing from the nav, a docstring mkdocstrings cannot parse) into a failure; we also fail on
+any WARNING line it prints, in case a plugin logs one that strict mode lets through.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from site_support import REPOSITORY, SiteBuild
+
+pytestmark = pytest.mark.timeout(300)
+
+PACKAGE = REPOSITORY / "socketserver_lit"
+
+
+def public_module_pages() -> list[str]:
+    """The page stem each public module of the package should get (`servers`, `package`)."""
+    stems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if any(part.startswith("_") for part in parts if part != "__init__"):
+            continue
+        if parts == ["__init__"]:
+            stems.append("package")
+        elif parts[-1] == "__init__":
+            stems.append("/".join(parts[:-1]) + "/index")
+        else:
+            stems.append("/".join(parts))
+    return stems
+
+
+def page_file(site: Path, stem: str) -> Path:
+    """Where `use_directory_urls` puts the page for `stem` (`servers` -> servers/index.html)."""
+    if stem.endswith("/index"):
+        return site / stem.removesuffix("/index") / "index.html"
+    return site / stem / "index.html"
+
+
+def test_strict_build_succeeds_without_a_single_warning(site_build: SiteBuild) -> None:
+    assert site_build.returncode == 0, site_build.output
+    warnings = [line for line in site_build.output.splitlines() if re.match(r"\s*WARNING", line)]
+    assert warnings == [], "\n".join(warnings)
+
+
+def test_every_public_module_has_a_reference_page_and_a_literate_page(built_site: Path) -> None:
+    stems = public_module_pages()
+    assert "servers" in stems and "package" in stems
+    missing = [
+        f"{kind}/{stem}"
+        for stem in stems
+        for kind in ("reference", "source")
+        if not page_file(built_site / kind, stem).is_file()
+    ]
+    assert missing == []
+
+
+def test_every_notebook_is_a_page_with_its_download_beside_it(built_site: Path) -> None:
+    notebooks = sorted((REPOSITORY / "notebooks").rglob("*.ipynb"))
+    notebooks = [n for n in notebooks if ".ipynb_checkpoints" not in n.parts]
+    for notebook in notebooks:
+        relative = notebook.relative_to(REPOSITORY).with_suffix("")
+        page = built_site / relative / "index.html"
+        assert page.is_file(), f"no page for {notebook}"
+        assert (built_site / relative / notebook.name).read_bytes() == notebook.read_bytes()
+        assert 'class="notebook-actions"' in page.read_text(encoding="utf-8")
+
+
+def test_notebook_pages_show_the_committed_outputs_not_new_ones(built_site: Path) -> None:
+    """The site must agree with the notebooks nbval checks: no re-execution at build time."""
+    checked = 0
+    for notebook in sorted((REPOSITORY / "notebooks").rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in notebook.parts:
+            continue
+        page = built_site / notebook.relative_to(REPOSITORY).with_suffix("") / "index.html"
+        html = page.read_text(encoding="utf-8")
+        for text in committed_stream_lines(notebook)[:5]:
+            assert _html_escape(text) in html, f"{notebook.name}: output {text!r} not on its page"
+            checked += 1
+    if any((REPOSITORY / "notebooks").rglob("*.ipynb")):
+        assert checked > 0, "no notebook has a printed output to compare"
+
+
+def committed_stream_lines(notebook: Path) -> list[str]:
+    """Non-blank lines the notebook's cells printed, as committed."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    lines = []
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                text = output["text"]
+                text = "".join(text) if isinstance(text, list) else text
+                lines += [line.strip() for line in text.splitlines() if line.strip()]
+    return lines
+
+
+def _html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
+
+
+def test_the_site_fetches_nothing_from_other_hosts(built_site: Path) -> None:
+    """Fonts, scripts and styles are all local, so the site reads offline and tracks nobody."""
+    external = re.compile(r'<(?:script|link)[^>]+(?:src|href)="(https?:)?//', re.IGNORECASE)
+    offenders = []
+    for page in built_site.rglob("*.html"):
+        for match in external.finditer(page.read_text(encoding="utf-8")):
+            offenders.append(f"{page.relative_to(built_site)}: {match[0]}")
+    assert offenders == []
