@@ -450,7 +450,7 @@ class TCPServer(BaseServer):
         try:
             self.socket.bind(self.server_address)
         except OSError as error:
-            raise _explain_bind_error(error, self.server_address) from error
+            raise _explain_bind_error(error, self.server_address, self.address_family) from error
         self.server_address = self.socket.getsockname()
 
     def server_activate(self) -> None:
@@ -590,26 +590,52 @@ def _is_filesystem_path(address: Address) -> bool:
     return isinstance(address, str) and bool(address) and not address.startswith("\0")
 
 
-def _explain_bind_error(error: OSError, address: Address) -> OSError:
+def _explain_bind_error(error: OSError, address: Address, family: int) -> OSError:
     """Return ``error`` re-made with the address and a hint in its message.
 
     The type and ``errno`` stay the same, so code that checks
     ``error.errno == errno.EADDRINUSE`` still works.
     """
-    hints = {
-        "EADDRINUSE": "another server is using it; pick another port, use port 0 for any "
-        "free port, or stop the other server",
-        "EADDRNOTAVAIL": "that address does not belong to this machine; use "
-        "'127.0.0.1' or 'localhost' to serve locally",
-        "EACCES": "permission denied; ports below 1024 need privileges, so try a port above 1024",
-    }
-    name = _errno_name(error.errno)
-    hint = hints.get(name, "check the address and try again")
-    message = f"{error.strerror or error}: cannot bind to {address!r}: {hint}"
+    message = f"{error.strerror or error}: cannot bind to {address!r}: "
+    message += _bind_error_hint(error, address, family)
     if error.errno is None:
         return type(error)(message)
     return type(error)(error.errno, message)
 
 
-def _errno_name(number: int | None) -> str:
-    return errno.errorcode.get(number, "") if number is not None else ""
+def _bind_error_hint(error: OSError, address: Address, family: int) -> str:
+    """What the reader should try next, for the errors a bind commonly meets."""
+    if isinstance(error, socket.gaierror):
+        if error.errno in _ADDRESS_FAMILY_MISMATCH:
+            family_name = socket.AddressFamily(family).name
+            return (
+                f"the host is not an address of the server's family ({family_name}); "
+                "use an address of that family, or a server class with another address_family"
+            )
+        return "the host name could not be resolved; check its spelling, or use '127.0.0.1'"
+    if error.errno == errno.EADDRINUSE and isinstance(address, (str, bytes)):
+        return (
+            "a file already exists at that path; if no server is listening there it is a "
+            "stale socket file: remove it and try again, or choose another path"
+        )
+    if error.errno == errno.EADDRINUSE:
+        return (
+            "another server is using it; pick another port, use port 0 for any "
+            "free port, or stop the other server"
+        )
+    if error.errno == errno.EADDRNOTAVAIL:
+        return (
+            "that address does not belong to this machine; use '127.0.0.1' or "
+            "'localhost' to serve locally"
+        )
+    if error.errno == errno.EACCES:
+        return "permission denied; ports below 1024 need privileges, so try a port above 1024"
+    return "check the address and try again"
+
+
+# getaddrinfo()'s answers for "this host is not of the socket's address family".
+_ADDRESS_FAMILY_MISMATCH = {
+    code
+    for code in (getattr(socket, "EAI_ADDRFAMILY", None), getattr(socket, "EAI_FAMILY", None))
+    if code is not None
+}

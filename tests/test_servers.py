@@ -194,6 +194,14 @@ def test_ipv6_literal_works_for_udp(serve):
             assert client.recv(100) == b"SIX"
 
 
+def test_ipv4_address_on_an_ipv6_server_explains_the_family_mismatch():
+    class V6Server(ss.TCPServer):
+        address_family = socket.AF_INET6
+
+    with pytest.raises(socket.gaierror, match="AF_INET6"):
+        V6Server(("127.0.0.1", 0), EchoLine)
+
+
 def test_explicit_address_family_subclass_is_respected():
     class V6Server(ss.TCPServer):
         address_family = socket.AF_INET6
@@ -588,6 +596,7 @@ def test_unix_server_on_existing_path_explains_and_leaks_nothing(tmp_path):
         ss.UnixStreamServer(str(path), EchoLine)
     assert caught.value.errno == errno.EADDRINUSE
     assert str(path) in str(caught.value)
+    assert "stale socket file" in str(caught.value) and "port" not in str(caught.value)
     assert open_descriptor_count() == before
     assert path.exists()  # we never remove a file we did not create
 
