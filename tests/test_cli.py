@@ -1,0 +1,222 @@
+"""The ``socketserver-lit`` command and its tour: help everywhere, the examples, the checks.
+
+The command is run as a process, the way a user runs it (the console script when
+it is installed, ``python -m socketserver_lit`` otherwise). The tour's ability to
+fail is tested in-process, by giving it examples that misbehave on purpose.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from test_examples import (
+    DOCUMENTED_CLIENT,
+    DOCUMENTED_THREADED,
+    assert_stopped_cleanly,
+    documented_output,
+    documented_runs,
+    run,
+    without_thread_targets,
+)
+from test_examples import (
+    ServerProcess as ExampleServer,
+)
+
+from socketserver_lit.examples import tour
+
+SUBCOMMANDS = [
+    "tcp-server",
+    "stream-server",
+    "tcp-client",
+    "udp-server",
+    "udp-client",
+    "threaded-server",
+    "forking-server",
+    "threading-udp",
+    "tour",
+]
+TOUR_EXAMPLES = ["tcp-server", "stream-server", "udp", "threaded", "forking", "threading-udp"]
+
+
+def command() -> list[str]:
+    """The installed console script if there is one next to this Python, else ``-m``."""
+    script = shutil.which("socketserver-lit", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "socketserver_lit"]
+
+
+# -- Help and usage -------------------------------------------------------------------------
+
+
+def test_help_lists_every_subcommand():
+    result = run([sys.executable, "-m", "socketserver_lit", "--help"])
+    assert result.returncode == 0, result
+    for name in SUBCOMMANDS:
+        assert f"\n    {name} " in result.stdout or f"\n    {name}\n" in result.stdout, name
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_every_subcommand_has_its_own_help(name):
+    result = run([*command(), name, "--help"])
+    assert result.returncode == 0, result
+    assert result.stdout.startswith(f"usage: socketserver-lit {name} [-h]")
+    if name in ("tcp-client", "udp-client", "tour"):
+        assert "--timeout TIMEOUT" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "port"),
+    [("tcp-server", 9999), ("stream-server", 9999), ("udp-server", 9999), ("tcp-client", 9999),
+     ("udp-client", 9999), ("threaded-server", 0), ("forking-server", 0), ("threading-udp", 0)],
+)  # fmt: skip
+def test_examples_default_to_localhost_and_the_documented_port(name, port):
+    result = run([*command(), name, "--help"])
+    text = " ".join(result.stdout.split())  # argparse wraps lines where it likes
+    assert "--host HOST host name or address to" in text and "(default: localhost" in text
+    assert "--port PORT TCP or UDP port to" in text and f"(default: {port}" in text
+
+
+def test_no_subcommand_is_a_usage_error():
+    result = run([*command()])
+    assert result.returncode == 2
+    assert "the following arguments are required: COMMAND" in result.stderr
+
+
+def test_version_is_the_package_version():
+    import socketserver_lit
+
+    result = run([*command(), "--version"])
+    assert result.stdout == f"socketserver-lit {socketserver_lit.__version__}\n"
+
+
+# -- The examples through the command ------------------------------------------------------
+
+
+def test_server_and_client_subcommands_reproduce_the_documented_session():
+    server = ExampleServer([*command(), "stream-server", "--port", "0"])
+    try:
+        assert server.port is not None, server.banner
+        outputs = []
+        for arguments, _ in documented_runs(DOCUMENTED_CLIENT):
+            result = run([*command(), "tcp-client", "--port", str(server.port), *arguments])
+            assert result.returncode == 0 and result.stderr == "", result
+            outputs.append(result.stdout)
+    finally:
+        stopped = server.stop()
+    assert "".join(outputs) == documented_output(DOCUMENTED_CLIENT)
+    assert_stopped_cleanly(stopped)
+
+
+def test_threaded_subcommand_runs_the_documented_program():
+    result = run([*command(), "threaded-server"])
+    assert result.returncode == 0, result
+    assert without_thread_targets(result.stdout) == documented_output(DOCUMENTED_THREADED)
+
+
+def test_errors_name_the_subcommand():
+    result = run([*command(), "udp-client", "--port", "9", "--timeout", "0.2", "hi"])
+    assert result.returncode == 1
+    assert result.stderr.startswith("socketserver-lit udp-client: error: no reply from localhost")
+
+
+def test_bad_port_is_a_usage_error_that_says_why():
+    result = run([*command(), "tcp-server", "--port", "70000"])
+    assert result.returncode == 2
+    assert "port 70000 is outside 0..65535" in result.stderr
+
+
+# -- The tour -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tour_result():
+    return run([*command(), "tour"], timeout=50)
+
+
+def test_tour_passes_every_example_and_exits_0(tour_result):
+    assert tour_result.returncode == 0, tour_result.stdout + tour_result.stderr
+    assert tour_result.stderr == ""
+    for key in TOUR_EXAMPLES:
+        assert f"\n  PASS  {key} (" in tour_result.stdout, key
+    assert tour_result.stdout.splitlines()[-1].startswith("All 6 examples behaved as documented (")
+
+
+def test_tour_prints_the_documented_transcripts_labelled(tour_result):
+    text = tour_result.stdout
+    for number, title_word in enumerate(["TCPServer", "Stream", "UDPServer", "Threading"], 1):
+        assert f"\n[{number}/6] " in text and title_word in text
+    for label in ("  Server:\n", "  Client:\n", "  Program:\n"):
+        assert label in text
+    # The client transcripts as the documentation shows them, in the tour's gutter.
+    for line in documented_output(DOCUMENTED_CLIENT).splitlines():
+        assert f"    | {line}\n" in text
+    assert "    | Server loop running in thread: Thread-1 (serve_forever)\n" in text
+    assert "    | Received: Thread-2 (process_request_thread): Hello World 1\n" in text
+    assert "    = the documented transcript" in text  # UDP and the stream client match
+
+
+def test_tour_explains_where_the_page_and_its_code_disagree(tour_result):
+    text = tour_result.stdout
+    assert "    | Received from 127.0.0.1:\n" in text
+    assert "    | b'hello world with TCP'\n" in text  # the page's version, shown next to it
+    assert "older handler" in text and "Thread-N (target)" in text
+
+
+def test_tour_only_runs_the_chosen_example():
+    result = run([*command(), "tour", "--only", "udp"])
+    assert result.returncode == 0, result.stdout
+    assert "[1/1] socketserver.UDPServer example" in result.stdout
+    assert "tcp-server" not in result.stdout
+
+
+def misbehaving_tour(example: tour.Example) -> tuple[int, str]:
+    out = io.StringIO()
+    status = tour.run_tour([example], tour.Context(timeout=5.0), out)
+    return status, out.getvalue()
+
+
+def test_tour_fails_when_a_transcript_is_not_what_the_code_prints():
+    def wrong_expectation(context, report):
+        tour.client_server_example(
+            context,
+            report,
+            "udp_server",
+            "udp_client",
+            server_expected="127.0.0.1 wrote:\nsomething else\n",
+            client_expected=[output for _, output in documented_runs(DOCUMENTED_CLIENT)],
+        )
+
+    status, text = misbehaving_tour(
+        tour.Example("wrong", "expects the wrong text", wrong_expectation)
+    )
+    assert status == 1
+    assert "  FAIL  wrong (" in text
+    assert "+b'hello world with TCP'" in text and "-something else" in text
+    assert text.splitlines()[-1].startswith("1 of 1 example misbehaved: wrong (")
+
+
+def test_tour_fails_when_a_server_does_not_start():
+    def no_such_server(context, report):
+        tour.client_server_example(
+            context, report, "no_such_server", "udp_client", server_expected="", client_expected=[]
+        )
+
+    status, text = misbehaving_tour(tour.Example("missing", "no server", no_such_server))
+    assert status == 1
+    assert "  Problem: no_such_server did not start; it said:" in text
+    assert "  FAIL  missing (" in text
+
+
+def test_tour_fails_when_a_program_runs_past_its_timeout():
+    def never_ends(context, report):
+        section = tour.Section("Program", [], ["anything"])
+        # A server never ends on its own: the tour must give up on it, kill it and say so.
+        tour.program_example(context, report, "udp_server", section, "--port", "0")
+
+    out = io.StringIO()
+    status = tour.run_tour([tour.Example("hung", "hangs", never_ends)], tour.Context(0.5), out)
+    assert status == 1
+    assert "still ran after 0.5 s" in out.getvalue()
