@@ -231,8 +231,11 @@ def on_files(files: Files, config) -> Files:
         markdown, anchors = source_markdown(module, stem, path, repo, known)
         files.append(File.generated(config, source_uri, content=markdown))
         _literate_anchors.update(anchors)
-        _titles[reference_uri] = short
-        _titles[source_uri] = path.relative_to(repo / PACKAGE).as_posix()
+        # Inside a sub-package's section the section already says "examples": titles stay short.
+        _titles[reference_uri] = short if "/" not in stem else short.rsplit(".", 1)[-1]
+        _titles[source_uri] = (
+            path.name if "/" in stem else path.relative_to(repo / PACKAGE).as_posix()
+        )
 
     config.nav = expand_nav(config.nav, files)
     return files

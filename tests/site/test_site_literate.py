@@ -132,3 +132,21 @@ def test_a_definition_list_keeps_each_term_apart_from_its_definition() -> None:
 def test_google_sections_are_left_for_mkdocstrings_to_parse() -> None:
     docstring = "Summary.\n\nArgs:\n    server_address: where.\n        More.\n\nReturns:\n    x"
     assert rst_markup.convert(docstring, lambda _: None) == docstring
+
+
+def test_a_simple_table_becomes_a_markdown_table_even_when_a_cell_overflows() -> None:
+    docstring = (
+        "=====================  =========\n"
+        "class                  server\n"
+        "=====================  =========\n"
+        "``ThreadingTCPServer``  ``TCPServer``\n"
+        "``Short``              ``UDPServer``\n"
+        "=====================  =========\n"
+    )
+    converted = rst_markup.convert(docstring, lambda _: None).splitlines()
+    assert converted[:4] == [
+        "| class | server |",
+        "| --- | --- |",
+        "| ``ThreadingTCPServer`` | ``TCPServer`` |",
+        "| ``Short`` | ``UDPServer`` |",
+    ]
