@@ -175,8 +175,8 @@ class Mode:
 
 FULL = Mode(
     name="full",
-    repetitions=7,
-    sample_seconds=1.0,
+    repetitions=12,
+    sample_seconds=0.5,
     warmup_seconds=0.3,
     shutdown_cycles_per_repetition=4,
     memory_requests=100_000,

@@ -36,9 +36,13 @@ def format_rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
-def format_comparison(comparison: dict) -> str:
+def format_ratio(comparison: dict) -> str:
     paired = comparison["paired"]
-    text = f"{comparison['ratio']:.2f} ({paired['min']:.2f}–{paired['max']:.2f})"
+    return f"{comparison['ratio']:.2f} ({paired['min']:.2f}–{paired['max']:.2f})"
+
+
+def format_comparison(comparison: dict) -> str:
+    text = format_ratio(comparison)
     word = VERDICT_WORDS.get(comparison["verdict"])
     return f"{text} {word}" if word and comparison["target"] is not None else text
 
@@ -65,20 +69,17 @@ def throughput_table(throughput: dict) -> list[str]:
 
 def cpu_table(throughput: dict) -> list[str]:
     lines = [
-        "| Case | stdlib µs/op | lit µs/op | bare µs/op |",
-        "| --- | ---: | ---: | ---: |",
+        "| Case | stdlib µs/op | lit µs/op | bare µs/op | lit/stdlib | lit/bare |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
     ]
     for summary in throughput.values():
-        results = summary["results"]
+        results, comparisons = summary["results"], summary["comparisons"]
         cells = [
-            results[name]["server_cpu_microseconds_per_operation"]
+            f"{results[name]['cpu_microseconds_per_operation']['median']:,.1f}"
             for name in ("stdlib", "lit", "bare")
         ]
-        lines.append(
-            f"| {summary['title']} | "
-            + " | ".join(f"{cell:,.1f}" if cell else "–" for cell in cells)
-            + " |"
-        )
+        ratios = [format_ratio(comparisons[name]) for name in ("cpu lit/stdlib", "cpu lit/bare")]
+        lines.append(f"| {summary['title']} | " + " | ".join(cells + ratios) + " |")
     return lines
 
 
@@ -115,7 +116,7 @@ def markdown_table(document: dict) -> str:
     """All the tables of a results document, as markdown."""
     parts = ["### Throughput (medians; lit/x: ratio of medians, per-round range in brackets)", ""]
     parts += throughput_table(document["throughput"])
-    parts += ["", "### Server CPU time per operation (lower is better)", ""]
+    parts += ["", "### Server CPU time per operation (medians; lower is better)", ""]
     parts += cpu_table(document["throughput"])
     if "pool_versus_thread_per_request" in document:
         pool = document["pool_versus_thread_per_request"]

@@ -37,6 +37,8 @@ Read next: `bench/clients.py` (the load each case puts on these servers) and `be
 from __future__ import annotations
 
 import argparse
+import cProfile
+import functools
 import json
 import os
 import queue
@@ -479,6 +481,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-workers", type=int, default=None)
     parser.add_argument("--cycles", type=int, default=5, help="shutdown mode: how many cycles")
     parser.add_argument("--first-cycle", type=int, default=0, help="shutdown mode: phase offset")
+    parser.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="run the serving thread under cProfile and write its stats to PATH at exit",
+    )
     arguments = parser.parse_args(argv)
     if arguments.kind != "shutdown" and arguments.handler is None:
         parser.error(f"server kind {arguments.kind!r} needs a handler: one of {HANDLERS}")
@@ -492,12 +499,23 @@ def main(argv: list[str] | None = None) -> int:
             arguments.implementation, arguments.cycles, arguments.first_cycle
         )
         print("RESULT " + json.dumps({"shutdown_seconds": latencies}), flush=True)
-    elif arguments.implementation == "bare":
-        serve_bare(arguments.kind, arguments.handler, arguments.max_workers)
+        return 0
+    if arguments.implementation == "bare":
+        serve = functools.partial(serve_bare, arguments.kind, arguments.handler)
     else:
-        serve_framework(
-            arguments.implementation, arguments.kind, arguments.handler, arguments.max_workers
+        serve = functools.partial(
+            serve_framework, arguments.implementation, arguments.kind, arguments.handler
         )
+    if arguments.profile:
+        # Only the main thread is profiled: all of a synchronous server's work, and the
+        # accepting/forking side of a concurrent one (see bench/profile.py).
+        # Timed by the thread's CPU clock, not the wall clock: time spent preempted by
+        # other processes on a shared machine must not show up as a cost of our code.
+        profiler = cProfile.Profile(time.thread_time)
+        profiler.runcall(serve, arguments.max_workers)
+        profiler.dump_stats(arguments.profile)
+    else:
+        serve(arguments.max_workers)
     return 0
 
 

@@ -75,6 +75,22 @@ def compare(results: dict[str, dict], numerator: str, denominator: str, target: 
     }
 
 
+def compare_cost(results: dict[str, dict], numerator: str, denominator: str) -> dict:
+    """Server CPU per operation, numerator/denominator: below 1.0, the numerator is cheaper.
+
+    No target: this is the second lens on the same samples. On a machine shared with other
+    work the rates swing with whoever else holds the CPU, while the CPU a server spends per
+    request barely moves; when the two lenses disagree, trust this one for efficiency.
+    """
+    key = "cpu_microseconds_per_operation"
+    top, bottom = results[numerator][key], results[denominator][key]
+    return {
+        "ratio": top["median"] / bottom["median"],
+        "paired": paired_ratios(top["samples"], bottom["samples"]),
+        "noise": max(top["noise"], bottom["noise"]),
+    }
+
+
 def least_squares_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
     spread = sum((x - mean_x) ** 2 for x in xs)
