@@ -112,9 +112,25 @@ def memory_table(memory: dict) -> list[str]:
     return lines
 
 
+def run_description(meta: dict) -> list[str]:
+    machine = meta["machine"]
+    commit = (meta.get("git_commit") or "unknown")[:10]
+    return [
+        f"Measured {meta['date']} by `{meta['command']}` at commit `{commit}`:"
+        f" {machine['cpus']} × {machine['cpu_model']} (shared with other work),"
+        f" {machine['python_implementation']} {machine['python']},"
+        f" {machine['system']} {machine['kernel']}."
+        f" {meta['repetitions']} rounds of {meta['sample_seconds']} s samples per implementation;"
+        f" listen backlog {meta.get('listen_backlog')}; pool size {meta.get('pool_workers')};"
+        f" {meta['total_seconds'] / 60:.1f} minutes in all; listen-queue overflows"
+        f" during the run: {meta.get('listen_overflows_during_run', 'n/a')}.",
+    ]
+
+
 def markdown_table(document: dict) -> str:
     """All the tables of a results document, as markdown."""
-    parts = ["### Throughput (medians; lit/x: ratio of medians, per-round range in brackets)", ""]
+    parts = run_description(document["meta"]) + [""]
+    parts += ["### Throughput (medians; lit/x: ratio of medians, per-round range in brackets)", ""]
     parts += throughput_table(document["throughput"])
     parts += ["", "### Server CPU time per operation (medians; lower is better)", ""]
     parts += cpu_table(document["throughput"])

@@ -2,7 +2,7 @@
 
     python -m bench                 # the full run: about eight minutes on two cores
     python -m bench --quick         # the smoke run CI does: well under a minute
-    python bench/run.py --out DIR   # the same, writing DIR/results.json and DIR/results.png
+    python bench/run.py --out DIR   # the same, writing DIR/results.json, results.png, table.md
 
 The method, in the order the code follows it:
 
@@ -332,7 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     if not arguments.no_plot:
         plot_path = report.plot(document, out / "results.png")
         progress(f"wrote {plot_path}")
-    print(report.markdown_table(document))
+    table = report.markdown_table(document)
+    # The docs page includes this file (a pymdownx snippet), so it quotes exactly this run.
+    (out / "table.md").write_text(table + "\n")
+    print(table)
     return 0
 
 
