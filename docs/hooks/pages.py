@@ -33,6 +33,7 @@ each with its title and first paragraph.
 from __future__ import annotations
 
 import ast
+import html as html_module
 import json
 import posixpath
 import re
@@ -58,6 +59,8 @@ READING_ORDER = [
 # Per-build state, filled by on_files and read by on_page_content.
 _titles: dict[str, str] = {}
 _literate_anchors: dict[str, str] = {}
+# A module's file (socketserver_lit/servers.py) -> its literate page (source/servers.md).
+_module_pages: dict[str, str] = {}
 
 
 # --- discovering what to publish ---------------------------------------------------------------
@@ -201,6 +204,7 @@ def on_files(files: Files, config) -> Files:
     repo = Path(config.config_file_path).parent
     _titles.clear()
     _literate_anchors.clear()
+    _module_pages.clear()
 
     for path in notebooks(repo):
         src_uri = path.relative_to(repo).as_posix()
@@ -231,6 +235,7 @@ def on_files(files: Files, config) -> Files:
         markdown, anchors = source_markdown(module, stem, path, repo, known)
         files.append(File.generated(config, source_uri, content=markdown))
         _literate_anchors.update(anchors)
+        _module_pages[path.relative_to(repo).as_posix()] = source_uri
         # Inside a sub-package's section the section already says "examples": titles stay short.
         _titles[reference_uri] = short if "/" not in stem else short.rsplit(".", 1)[-1]
         _titles[source_uri] = (
@@ -368,6 +373,8 @@ def notebook_summary(path: Path) -> str:
         paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
         for paragraph in paragraphs:
             if not paragraph.startswith(("#", "```", "|", "<", "!")):
+                # Links are relative to the notebook, not to the page listing it: keep the text.
+                paragraph = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", paragraph)
                 return " ".join(paragraph.split())
     return ""
 
@@ -402,6 +409,51 @@ def included_code(repo: Path, relative: str, names: list[str], page) -> str:
     return f'```python title="{relative}, {where}"\n{code}\n```'
 
 
+# --- notebook pages: their table of contents and their links -----------------------------------
+
+_HEADING = re.compile(r'<h([1-6])[^>]*\sid="([^"]+)"[^>]*>(.*?)</h\1>', re.DOTALL)
+_RELATIVE_LINK = re.compile(r'href="(?![a-z]+:|#|/)([^"#]+)(#[^"]*)?"')
+
+
+def fix_notebook_page(html: str, page, files: Files) -> str:
+    """Make a notebook page's TOC and links work as on any other page.
+
+    mkdocs-jupyter takes the TOC from a Markdown conversion of the notebook, whose heading ids
+    drop inline code (`handle_error`), while the page's headings, rendered by nbconvert, keep it:
+    such TOC entries led nowhere and lost words. We take ids and titles from the rendered
+    headings (the two lists are the same headings in the same order). Links between notebooks
+    (`02-stream-handler.ipynb`) and to the package's modules are relative to the notebook's
+    folder; we point them at the pages those files became.
+    """
+    headings = [(anchor, _heading_text(inner)) for _, anchor, inner in _HEADING.findall(html)]
+    entries = list(_flatten(page.toc.items))
+    if len(entries) == len(headings):
+        for entry, (anchor, title) in zip(entries, headings, strict=True):
+            entry.id, entry.title = anchor, title
+    folder = posixpath.dirname(page.file.src_uri)
+
+    def relink(match: re.Match) -> str:
+        target_uri = posixpath.normpath(posixpath.join(folder, match[1]))
+        target_uri = _module_pages.get(target_uri, target_uri)
+        target = files.get_file_from_path(target_uri)
+        if target is None or not target.is_documentation_page():
+            return match[0]
+        return f'href="{target.url_relative_to(page.file)}{match[2] or ""}"'
+
+    return _RELATIVE_LINK.sub(relink, html)
+
+
+def _flatten(items):
+    for item in items:
+        yield item
+        yield from _flatten(item.children)
+
+
+def _heading_text(inner_html: str) -> str:
+    text = re.sub(r"<[^>]+>", "", inner_html).replace("¶", "")
+    return html_module.unescape(" ".join(text.split()))
+
+
 # --- linking the reference and the literate source --------------------------------------------
 
 _REFERENCE_HEADING = re.compile(
@@ -410,7 +462,10 @@ _REFERENCE_HEADING = re.compile(
 )
 
 
+@event_priority(100)  # before autorefs registers the page's anchors from its TOC
 def on_page_content(html: str, page, config, files) -> str:
+    if page.file.src_uri.endswith(".ipynb"):
+        return fix_notebook_page(html, page, files)
     if not page.file.src_uri.startswith("reference/"):
         return html
 

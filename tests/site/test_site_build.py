@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from site_support import REPOSITORY, SiteBuild
@@ -113,3 +115,50 @@ def test_the_site_fetches_nothing_from_other_hosts(built_site: Path) -> None:
         for match in external.finditer(page.read_text(encoding="utf-8")):
             offenders.append(f"{page.relative_to(built_site)}: {match[0]}")
     assert offenders == []
+
+
+class _LinksAndIds(HTMLParser):
+    """Collects every href and every id of one HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name == "id" and value:
+                self.ids.add(value)
+            elif name == "href" and value and tag in ("a", "link"):
+                self.links.append(value)
+
+
+def test_every_internal_link_of_the_built_site_reaches_a_page_and_its_anchor(
+    built_site: Path,
+) -> None:
+    """Also the links no Markdown checker sees: templates, hooks, mkdocstrings, notebooks."""
+    pages: dict[Path, _LinksAndIds] = {}
+    for page in built_site.rglob("*.html"):
+        parser = _LinksAndIds()
+        parser.feed(page.read_text(encoding="utf-8"))
+        pages[page] = parser
+    broken = []
+    for page, parser in pages.items():
+        for link in parser.links:
+            parts = urlsplit(link)
+            if parts.scheme or parts.netloc or link.startswith(("mailto:", "javascript:")):
+                continue
+            if parts.path.startswith("/"):  # 404.html links from the site's root
+                target = built_site / unquote(parts.path).lstrip("/")
+            elif parts.path:
+                target = (page.parent / unquote(parts.path)).resolve()
+            else:
+                target = page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{page.relative_to(built_site)}: {link} (no such file)")
+            elif parts.fragment and target in pages:
+                if unquote(parts.fragment) not in pages[target].ids:
+                    broken.append(f"{page.relative_to(built_site)}: {link} (no such anchor)")
+    assert broken == [], "\n".join(sorted(set(broken))[:50])
