@@ -79,6 +79,14 @@ def test_examples_default_to_localhost_and_the_documented_port(name, port):
     assert "--port PORT TCP or UDP port to" in text and f"(default: {port}" in text
 
 
+def test_every_example_module_has_its_subcommand():
+    from socketserver_lit.cli import COMMANDS
+    from socketserver_lit.examples import EXAMPLE_MODULES
+
+    assert list(COMMANDS) == [name.replace("_", "-") for name in EXAMPLE_MODULES] + ["tour"]
+    assert list(COMMANDS) == SUBCOMMANDS
+
+
 def test_no_subcommand_is_a_usage_error():
     result = run([*command()])
     assert result.returncode == 2
