@@ -175,10 +175,10 @@ class Mode:
 
 FULL = Mode(
     name="full",
-    repetitions=12,
-    sample_seconds=0.5,
+    repetitions=16,
+    sample_seconds=0.4,
     warmup_seconds=0.3,
-    shutdown_cycles_per_repetition=4,
+    shutdown_cycles_per_repetition=3,
     memory_requests=100_000,
     memory_warmup_requests=2_000,
     memory_checkpoints=20,

@@ -6,8 +6,8 @@ the JSON cannot disagree unless someone edits one by hand:
     python -m bench.report bench/results/results.json            # the markdown tables
     python -m bench.report bench/results/results.json --plot F   # the figure, again
 
-The plot has three panels: throughput relative to the stdlib (the stdlib is 1.0; error bars
-are the range of the samples), shutdown latency on a log scale, and RSS against the number
+The plot has three panels: throughput relative to the stdlib (the median of the per-round
+ratios; whiskers are their quartiles), shutdown latency on a log scale, and RSS against the number
 of requests served. matplotlib is imported only to draw, so the harness runs without it
 when asked for `--no-plot`.
 
@@ -24,6 +24,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import stats  # noqa: E402
+
 COLOURS = {"stdlib": "#7f7f7f", "lit": "#1f77b4", "lit_pool": "#17becf", "bare": "#ff7f0e"}
 VERDICT_WORDS = {
     "meets target": "meets",
@@ -38,7 +40,7 @@ def format_rate(value: float) -> str:
 
 def format_ratio(comparison: dict) -> str:
     paired = comparison["paired"]
-    return f"{comparison['ratio']:.2f} ({paired['min']:.2f}–{paired['max']:.2f})"
+    return f"{comparison['ratio']:.2f} ({paired['q1']:.2f}–{paired['q3']:.2f})"
 
 
 def format_comparison(comparison: dict) -> str:
@@ -130,9 +132,16 @@ def run_description(meta: dict) -> list[str]:
 def markdown_table(document: dict) -> str:
     """All the tables of a results document, as markdown."""
     parts = run_description(document["meta"]) + [""]
-    parts += ["### Throughput (medians; lit/x: ratio of medians, per-round range in brackets)", ""]
+    parts += [
+        "### Throughput (medians; lit/x: median of per-round ratios, quartiles in brackets)",
+        "",
+    ]
     parts += throughput_table(document["throughput"])
-    parts += ["", "### Server CPU time per operation (medians; lower is better)", ""]
+    parts += [
+        "",
+        "### Server CPU time per operation (medians, ratios as above; lower is better)",
+        "",
+    ]
     parts += cpu_table(document["throughput"])
     if "pool_versus_thread_per_request" in document:
         pool = document["pool_versus_thread_per_request"]
@@ -150,18 +159,29 @@ def markdown_table(document: dict) -> str:
     return "\n".join(parts)
 
 
+def relative_to_stdlib(results: dict, implementation: str) -> tuple[float, float, float]:
+    """(q1, median, q3) of an implementation's per-round ratios to the stdlib.
+
+    The stdlib's own bar is 1.0 by definition; its whiskers show its own quartiles
+    relative to its median, i.e. how much the reference itself moved.
+    """
+    if implementation == "stdlib":
+        own = results["stdlib"]
+        return own["q1"] / own["median"], 1.0, own["q3"] / own["median"]
+    paired = stats.paired_ratios(results[implementation]["samples"], results["stdlib"]["samples"])
+    return paired["q1"], paired["median"], paired["q3"]
+
+
 def plot_throughput(axes, throughput: dict) -> None:
     names = list(throughput)
     width = 0.27
     for offset, implementation in enumerate(("stdlib", "lit", "bare")):
         heights, low_errors, high_errors = [], [], []
         for name in names:
-            results = throughput[name]["results"]
-            reference = results["stdlib"]["median"]
-            result = results[implementation]
-            heights.append(result["median"] / reference)
-            low_errors.append((result["median"] - result["min"]) / reference)
-            high_errors.append((result["max"] - result["median"]) / reference)
+            first, median, third = relative_to_stdlib(throughput[name]["results"], implementation)
+            heights.append(median)
+            low_errors.append(median - first)
+            high_errors.append(third - median)
         positions = [index + (offset - 1) * width for index in range(len(names))]
         axes.bar(
             positions,
@@ -175,8 +195,8 @@ def plot_throughput(axes, throughput: dict) -> None:
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_xticks(range(len(names)))
     axes.set_xticklabels([name.replace("_", "\n", 1) for name in names], fontsize=8)
-    axes.set_ylabel("throughput relative to stdlib")
-    axes.set_title("Throughput (stdlib = 1.0)")
+    axes.set_ylabel("throughput / stdlib (median per-round ratio)")
+    axes.set_title("Throughput relative to stdlib (whiskers: quartiles)")
     axes.legend(fontsize=8)
 
 
@@ -200,18 +220,27 @@ def plot_shutdown(axes, shutdown: dict) -> None:
 
 
 def plot_memory(axes, memory: dict) -> None:
+    """RSS growth since the warm-up, against the 1 MiB line that "flat" is judged by."""
     for label, result in memory["results"].items():
+        start = result["rss_kib"][0]
         axes.plot(
             result["requests"],
-            [kib / 1024 for kib in result["rss_kib"]],
+            [kib - start for kib in result["rss_kib"]],
             marker=".",
-            label=label,
+            label=f"{label} (from {start / 1024:.1f} MiB)",
             color=COLOURS.get(label),
         )
+    axes.axhline(
+        memory["target_growth_second_half_kib"],
+        color="red",
+        linestyle="--",
+        linewidth=0.8,
+        label="1 MiB",
+    )
     axes.set_xlabel("requests served after warm-up")
-    axes.set_ylabel("server RSS, MiB")
+    axes.set_ylabel("server RSS growth since warm-up, KiB")
     axes.set_title("Memory of a threading server")
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=7)
 
 
 def plot(document: dict, path: Path) -> Path:

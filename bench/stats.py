@@ -1,17 +1,22 @@
-"""From samples to claims: medians, noise, ratios and the issue's targets.
+"""From samples to claims: medians, quartiles, paired ratios and the issue's targets.
 
-Why medians: on a shared two-core machine a sample now and then loses the CPU to someone
-else; the median ignores such outliers where a mean would absorb them.
+Why medians and quartiles: the machine these numbers come from has two cores shared with
+other work, whose load comes and goes in bursts of seconds. A sample that coincides with
+a burst can be several times slower than its neighbours. The median ignores such samples
+where a mean would absorb them, and the interquartile range (the middle half of the
+samples) describes the spread without being dragged around by the worst burst.
 
 Why paired ratios: samples are taken in rounds, stdlib, lit, bare, then bare, lit, stdlib,
-and so on (A/B/B/A), so in each round the implementations ran back to back. The ratio of two
-implementations within one round cancels whatever the machine was doing during that round;
-the spread of those per-round ratios is an honest picture of how sure the comparison is.
+and so on (A/B/B/A), so in each round the implementations ran back to back, a fraction of
+a second apart. The ratio of two implementations *within one round* cancels whatever the
+machine was doing during that round. The headline ratio lit/x is the median of those
+per-round ratios, and its quartiles say how sure the comparison is.
 
-What "noise" means here: for one implementation, the half-range of its samples relative to
-their median, `(max - min) / 2 / median`. For a comparison of lit and another
-implementation, the noise is the larger of the two. A ratio is "within noise" of a target
-when it misses the target by less than that noise.
+What "noise" means here: for one implementation, the semi-interquartile range of its
+samples relative to their median, `(q3 - q1) / 2 / median`: a typical sample lies within
+±noise of the median. A comparison "meets" its target when the median per-round ratio
+reaches it, is "within noise" when the upper quartile of the per-round ratios reaches it
+(the target lies inside the middle half of what was measured), and is "below" otherwise.
 
 Read next: `bench/report.py`, which turns these summaries into the table and the plot.
 """
@@ -30,46 +35,52 @@ TARGET_SHUTDOWN_SECONDS = 0.010
 TARGET_MEMORY_GROWTH_SECOND_HALF_KIB = 1024
 
 
+def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    """First quartile, median, third quartile (any number of values, even one)."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    first, median, third = statistics.quantiles(values, n=4, method="inclusive")
+    return first, median, third
+
+
 def summarize(values: Sequence[float]) -> dict[str, object]:
-    """Median, range and relative half-range (the noise) of a list of samples."""
-    median = statistics.median(values)
-    low, high = min(values), max(values)
+    """Median, quartiles, range and relative semi-interquartile range (the noise)."""
+    first, median, third = quartiles(values)
     return {
         "median": median,
-        "min": low,
-        "max": high,
-        "noise": (high - low) / 2 / median if median else 0.0,
+        "q1": first,
+        "q3": third,
+        "min": min(values),
+        "max": max(values),
+        "noise": (third - first) / 2 / median if median else 0.0,
         "samples": list(values),
     }
 
 
 def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) -> dict[str, object]:
-    """Per-round ratios numerator/denominator, summarized."""
+    """Per-round ratios numerator/denominator, summarized like any samples."""
     ratios = [a / b for a, b in zip(numerators, denominators, strict=True)]
-    return {
-        "median": statistics.median(ratios),
-        "min": min(ratios),
-        "max": max(ratios),
-        "per_round": ratios,
-    }
+    summary = summarize(ratios)
+    summary["per_round"] = summary.pop("samples")
+    return summary
 
 
 def compare(results: dict[str, dict], numerator: str, denominator: str, target: float) -> dict:
-    """lit/other: the ratio of medians, the paired ratios, the noise and the verdict."""
+    """lit/other: the median per-round ratio, its quartiles, the noise and the verdict."""
     top, bottom = results[numerator], results[denominator]
-    ratio = top["median"] / bottom["median"]
-    noise = max(top["noise"], bottom["noise"])
     paired = paired_ratios(top["samples"], bottom["samples"])
+    ratio = paired["median"]
     if ratio >= target:
         verdict = "meets target"
-    elif ratio >= target - noise:
+    elif paired["q3"] >= target:
         verdict = "within noise"
     else:
         verdict = "below target"
     return {
         "ratio": ratio,
+        "ratio_of_medians": top["median"] / bottom["median"],
         "paired": paired,
-        "noise": noise,
+        "noise": max(top["noise"], bottom["noise"]),
         "target": target,
         "verdict": verdict,
     }
@@ -80,13 +91,15 @@ def compare_cost(results: dict[str, dict], numerator: str, denominator: str) -> 
 
     No target: this is the second lens on the same samples. On a machine shared with other
     work the rates swing with whoever else holds the CPU, while the CPU a server spends per
-    request barely moves; when the two lenses disagree, trust this one for efficiency.
+    request moves much less; when the two lenses disagree, trust this one for efficiency.
     """
     key = "cpu_microseconds_per_operation"
     top, bottom = results[numerator][key], results[denominator][key]
+    paired = paired_ratios(top["samples"], bottom["samples"])
     return {
-        "ratio": top["median"] / bottom["median"],
-        "paired": paired_ratios(top["samples"], bottom["samples"]),
+        "ratio": paired["median"],
+        "ratio_of_medians": top["median"] / bottom["median"],
+        "paired": paired,
         "noise": max(top["noise"], bottom["noise"]),
     }
 
