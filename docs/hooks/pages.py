@@ -440,7 +440,26 @@ def fix_notebook_page(html: str, page, files: Files) -> str:
             return match[0]
         return f'href="{target.url_relative_to(page.file)}{match[2] or ""}"'
 
-    return _RELATIVE_LINK.sub(relink, html)
+    html = _RELATIVE_LINK.sub(relink, html)
+    return _draw_mermaid_with_material(html)
+
+
+# nbconvert wraps a notebook's mermaid output in a container it hides until its own script, which
+# imports mermaid from a CDN, has drawn it. We hand the diagrams to Material instead, which draws
+# them with the copy of mermaid the site ships, and drop the script, so the page fetches nothing.
+_NBCONVERT_MERMAID = re.compile(
+    r'<div class="jp-Mermaid">\s*<pre class="mermaid">(.*?)</pre>\s*</div>', re.DOTALL
+)
+_NBCONVERT_MERMAID_SCRIPT = re.compile(
+    r'<script type="module">\s*document\.addEventListener\("DOMContentLoaded", async \(\) => \{'
+    r'\s*const diagrams = document\.querySelectorAll\("\.jp-Mermaid.*?</script>',
+    re.DOTALL,
+)
+
+
+def _draw_mermaid_with_material(html: str) -> str:
+    html = _NBCONVERT_MERMAID.sub(r'<pre class="mermaid"><code>\1</code></pre>', html)
+    return _NBCONVERT_MERMAID_SCRIPT.sub("", html)
 
 
 def _flatten(items):

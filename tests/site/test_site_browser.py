@@ -174,7 +174,9 @@ def test_reference_page_documents_the_server_classes(browser_page, site_url):
     assert serve_forever.count() == 1
     signatures = page.locator(".doc-signature").all_inner_texts()
     assert any("serve_forever(" in text and "poll_interval" in text for text in signatures)
-    assert page.locator("details.mkdocstrings-source summary").count() > 0, "no source code sections"
+    assert page.locator("details.mkdocstrings-source summary").count() > 0, (
+        "no source code sections"
+    )
     assert page.locator("a.autorefs-internal").count() > 0, "no cross-references"
     assert page.locator('.literate-links a[href*="source/servers/"]').count() > 0
     assert problems.lines == []
@@ -218,6 +220,26 @@ def test_mermaid_diagram_is_drawn_without_the_network(browser_page, site_url):
     assert box is not None and box["height"] > 100, f"diagram not drawn: {box}"
     page.screenshot(path=str(SCREENSHOTS / "concepts-types.png"))
     assert problems.lines == []
+
+
+def test_every_diagram_on_the_site_is_drawn_without_an_error(browser_page, built_site, site_url):
+    """A mermaid syntax error shows up as a JavaScript error or a diagram left as text."""
+    paths = sorted(
+        page.parent.relative_to(built_site).as_posix() + "/"
+        for page in built_site.rglob("index.html")
+        if 'class="mermaid"' in page.read_text(encoding="utf-8")
+    )
+    assert len(paths) >= 5, paths
+    for path in paths:
+        page, problems = browser_page
+        problems.lines.clear()
+        page.goto(site_url + path.removeprefix("./"), wait_until="networkidle")
+        expected = page.locator("div.mermaid, pre.mermaid").count()
+        page.locator("div.mermaid").nth(expected - 1).wait_for(state="attached")
+        assert page.locator("pre.mermaid").count() == 0, f"{path}: a diagram was left as text"
+        heights = [page.locator("div.mermaid").nth(i).bounding_box() for i in range(expected)]
+        assert all(box and box["height"] > 40 for box in heights), f"{path}: {heights}"
+        assert problems.lines == [], f"{path}: {problems.lines}"
 
 
 def test_dark_palette_can_be_switched_on(browser_page, site_url):

@@ -109,7 +109,10 @@ def _html_escape(text: str) -> str:
 
 def test_the_site_fetches_nothing_from_other_hosts(built_site: Path) -> None:
     """Fonts, scripts and styles are all local, so the site reads offline and tracks nobody."""
-    external = re.compile(r'<(?:script|link)[^>]+(?:src|href)="(https?:)?//', re.IGNORECASE)
+    external = re.compile(
+        r'<(?:script|link|img)[^>]+(?:src|href)="(https?:)?//|import\(\s*["\'](https?:)?//',
+        re.IGNORECASE,
+    )
     offenders = []
     for page in built_site.rglob("*.html"):
         for match in external.finditer(page.read_text(encoding="utf-8")):
