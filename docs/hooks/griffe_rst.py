@@ -23,7 +23,36 @@ _spec.loader.exec_module(rst_markup)
 
 
 class ReSTDocstrings(griffe.Extension):
-    """Translate every docstring of a loaded package from reST habits to Markdown."""
+    """Translate every docstring of a loaded package from reST habits to Markdown.
+
+    Also give each attribute the documentation its author wrote for it as ``#:`` comments
+    right above the assignment (the Sphinx convention the package follows), which griffe does
+    not read by itself: without this, ``request_queue_size`` and friends would have no text.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._source_lines: dict[str, list[str]] = {}
+
+    def on_attribute_instance(self, *, attr: griffe.Attribute, **kwargs) -> None:
+        if attr.docstring is not None or attr.lineno is None or attr.filepath is None:
+            return
+        lines = self._lines(str(attr.filepath))
+        comment: list[str] = []
+        number = attr.lineno - 1  # the line above the assignment, 1-based
+        while number >= 1 and lines[number - 1].strip().startswith("#:"):
+            comment.insert(0, lines[number - 1].strip()[2:].strip())
+            number -= 1
+        if comment:
+            attr.docstring = griffe.Docstring(
+                "\n".join(comment), lineno=number + 1, endlineno=attr.lineno - 1, parent=attr
+            )
+
+    def _lines(self, path: str) -> list[str]:
+        if path not in self._source_lines:
+            with open(path, encoding="utf-8") as source:
+                self._source_lines[path] = source.read().splitlines()
+        return self._source_lines[path]
 
     def on_package(self, *, pkg: griffe.Module, **kwargs) -> None:
         for obj in _objects(pkg):

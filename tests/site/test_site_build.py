@@ -167,3 +167,42 @@ def test_every_internal_link_of_the_built_site_reaches_a_page_and_its_anchor(
                 if unquote(parts.fragment) not in pages[target].ids:
                     broken.append(f"{page.relative_to(built_site)}: {link} (no such anchor)")
     assert broken == [], "\n".join(sorted(set(broken))[:50])
+
+
+def documented_attributes(path: Path) -> list[tuple[str, str]]:
+    """(attribute, its first `#:` comment line) for class attributes documented that way."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found = []
+    for number, line in enumerate(lines):
+        match = re.match(r"\s+([a-z_]\w*)\s*(?::[^=]+)?=", line)
+        if not match or match[1].startswith("_"):
+            continue
+        comment = []
+        above = number - 1
+        while above >= 0 and lines[above].strip().startswith("#:"):
+            comment.insert(0, lines[above].strip()[2:].strip())
+            above -= 1
+        if comment:
+            found.append((match[1], comment[0]))
+    return found
+
+
+def _readable(text: str) -> str:
+    """Docstring markup as a reader sees it: roles and backticks gone, spaces collapsed."""
+    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("`", "")
+    return " ".join(text.split())
+
+
+def test_attributes_documented_with_comments_show_their_text_in_the_reference(
+    built_site: Path,
+) -> None:
+    checked = 0
+    for stem in public_module_pages():
+        path = PACKAGE / (stem.removesuffix("/index") + ".py")
+        if stem == "package" or not path.is_file():
+            continue
+        shown = _readable(page_text(page_file(built_site / "reference", stem).read_text("utf-8")))
+        for attribute, first_line in documented_attributes(path):
+            assert _readable(first_line) in shown, f"{stem}.{attribute}: {first_line!r} missing"
+            checked += 1
+    assert checked > 0
