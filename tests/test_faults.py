@@ -16,11 +16,13 @@ forked children are counted too.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -148,6 +150,47 @@ def test_a_handler_failing_in_any_phase_is_reported_once_per_request(server_clas
                         ports.append(port_of(client))
         errors = errors_in(error_log)
         assert sorted(errors) == sorted(f"error RuntimeError {port}" for port in ports)
+
+
+class FailsAfterReading(BoundedStreamHandler):
+    def handle(self) -> None:
+        self.rfile.readline()
+        raise ValueError("the handler failed")
+
+
+@pytest.mark.parametrize("hook", ["verify_request", "handle_error"])
+def test_request_is_closed_even_when_a_server_hook_raises(hook):
+    """A raising ``verify_request()`` or ``handle_error()`` must not leak the request.
+
+    Both are server hooks users override. If one raises, the exception propagates
+    out of ``handle_request()`` (as in the stdlib), but the connection it was
+    handed must still be closed: "every request that was got is shut down exactly
+    once on every path", as ``BaseServer._handle_request_noblock`` promises.
+    """
+
+    class HookRaises(ss.TCPServer):
+        def verify_request(self, request, client_address) -> bool:
+            if hook == "verify_request":
+                raise LookupError("verify_request failed")
+            return True
+
+        def handle_error(self, request, client_address) -> None:
+            raise LookupError("handle_error failed")
+
+    with assert_no_descriptor_leak():
+        with HookRaises(("127.0.0.1", 0), FailsAfterReading) as server:
+            with connect(server.server_address) as client:
+                if hook == "handle_error":
+                    client.sendall(b"hello\n")  # the handler reads it, then fails
+                with warnings.catch_warnings(record=True) as caught:
+                    # A request left open is noticed when it is garbage-collected.
+                    warnings.simplefilter("always", ResourceWarning)
+                    with pytest.raises(LookupError, match=hook):
+                        server.handle_request()
+                    gc.collect()
+                unclosed = [str(w.message) for w in caught if w.category is ResourceWarning]
+                assert not unclosed, f"the request was left open after {hook}() raised"
+                assert read_to_end(client) == b""  # closed, and cleanly
 
 
 # -- clients that go away ----------------------------------------------------------------------
@@ -543,4 +586,32 @@ def test_shutdown_with_requests_in_flight_finishes_them(
                 line.split()[3] for line in progress.collect() if line.startswith("start")
             }
             assert daemon_flags == {str(daemon_threads)}
+        assert errors_in(errors) == []
+
+
+def test_shutdown_of_a_synchronous_server_lets_the_request_in_flight_finish():
+    """The loop runs the handler itself, so shutdown() returns once the request is done."""
+    with assert_no_descriptor_leak(), PipeLog() as progress, Gate() as gate, PipeLog() as errors:
+        with gated_server(ss.TCPServer, progress, gate, errors) as server:
+            serve_thread = threading.Thread(target=server.serve_forever, args=(0.05,))
+            stopper = threading.Thread(target=server.shutdown)
+            try:
+                serve_thread.start()
+                with connect(server.server_address) as client:
+                    client.sendall(b"in flight\n")
+                    progress.wait_for_count("start", 1)
+                    stopper.start()
+                    stopper.join(0.3)
+                    assert stopper.is_alive(), "shutdown() returned before the request ended"
+                    gate.let_through(1)
+                    stopper.join(WAIT_TIMEOUT)
+                    serve_thread.join(WAIT_TIMEOUT)
+                    assert not stopper.is_alive() and not serve_thread.is_alive()
+                    assert read_to_end(client) == b"in flight\n"
+            finally:
+                gate.let_through(1)
+                if stopper.ident is None:
+                    server.shutdown()
+                stopper.join(WAIT_TIMEOUT)
+                serve_thread.join(WAIT_TIMEOUT)
         assert errors_in(errors) == []
