@@ -68,6 +68,9 @@ def browser_page(site_url: str) -> Iterator[tuple[object, PageProblems]]:
 
     problems = PageProblems()
     site_host = urlsplit(site_url).hostname
+    # Pictures from an earlier run would pass for this one's: start from an empty folder.
+    for old_picture in SCREENSHOTS.glob("*.png"):
+        old_picture.unlink()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
@@ -192,6 +195,11 @@ def test_notebook_page_shows_a_code_cell_with_its_committed_output(browser_page,
     assert any(first_source_line in text for text in inputs), f"cell {first_source_line!r} missing"
     outputs = " ".join(page.locator(".jp-CodeCell .jp-OutputArea").all_inner_texts())
     assert printed in outputs, f"committed output {printed!r} not shown"
+    output = page.locator(".jp-CodeCell .jp-OutputArea", has_text=printed).first
+    output.scroll_into_view_if_needed()
+    page.mouse.wheel(0, -200)  # bring the cell that printed it into the picture too
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(SCREENSHOTS / f"notebook-{notebook.stem}-output.png"))
     download = page.locator(".notebook-actions a[download]")
     assert download.count() == 1
     answer = page.request.get(site_url + path + download.get_attribute("href"))
