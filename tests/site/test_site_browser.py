@@ -196,8 +196,8 @@ def test_notebook_page_shows_a_code_cell_with_its_committed_output(browser_page,
     outputs = " ".join(page.locator(".jp-CodeCell .jp-OutputArea").all_inner_texts())
     assert printed in outputs, f"committed output {printed!r} not shown"
     output = page.locator(".jp-CodeCell .jp-OutputArea", has_text=printed).first
-    output.scroll_into_view_if_needed()
-    page.mouse.wheel(0, -200)  # bring the cell that printed it into the picture too
+    # Centred, so the cell that printed it is in the picture too.
+    output.evaluate("element => element.scrollIntoView({block: 'center'})")
     page.wait_for_timeout(200)
     page.screenshot(path=str(SCREENSHOTS / f"notebook-{notebook.stem}-output.png"))
     download = page.locator(".notebook-actions a[download]")
