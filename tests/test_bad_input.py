@@ -71,7 +71,7 @@ def test_oversize_datagram_is_truncated_at_max_packet_size_and_the_next_is_whole
     limit = server_class.max_packet_size
     unix = server_class.address_family == socket.AF_UNIX
     address = str(tmp_path / "server.sock") if unix else ("127.0.0.1", 0)
-    sizes = [limit - 1, limit, limit + 1, 3 * limit, 5]
+    sizes = [limit - 1, limit, limit + 1, 3 * limit, 0, 5]
     with assert_no_descriptor_leak(), no_new_zombies():
         with server_class(address, DescribesDatagram) as server, serving(server, 0.05):
             with socket.socket(server.address_family, socket.SOCK_DGRAM) as client:
@@ -398,3 +398,22 @@ def test_non_bytes_written_to_a_datagram_wfile_is_a_clear_type_error(bad_value):
                 # finish() still sends what was written before the bad write.
                 assert client.recv(100) == b"before\n"
     assert_clear_type_error(server.errors, bad_value, wbufsize=8192)
+
+
+# -- a client that cannot be replied to ------------------------------------------------------
+
+
+@pytest.mark.unix
+def test_unix_datagram_client_without_an_address_is_reported_and_the_server_goes_on(tmp_path):
+    """A client that never bound its socket cannot be replied to (the docstring says
+    so); the failed reply is reported once and the next, bound, client is served."""
+    server_class = type("UnixDatagramServer", (RecordsErrorMessages, ss.UnixDatagramServer), {})
+    with assert_no_descriptor_leak():
+        with server_class(str(tmp_path / "server.sock"), EchoDatagram) as server:
+            server.errors = []
+            with serving(server, 0.05):
+                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unbound:
+                    unbound.sendto(b"reply to nowhere", server.server_address)
+                assert_still_serving(server, tmp_path)
+    assert len(server.errors) == 1
+    assert issubclass(server.errors[0][0], Exception)
