@@ -181,4 +181,10 @@ class DatagramRequestHandler(BaseRequestHandler):
         self.wfile = io.BytesIO()
 
     def finish(self) -> None:
+        if self.client_address is None:
+            # An unbound Unix datagram client has no address to reply to.
+            raise TypeError(
+                "cannot reply: the client's socket has no address. A Unix datagram "
+                "client must bind its socket to a path of its own to receive replies"
+            )
         self.socket.sendto(self.wfile.getvalue(), self.client_address)

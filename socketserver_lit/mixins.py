@@ -136,6 +136,7 @@ class ThreadPoolMixIn:
     _pool_queue: queue.SimpleQueue[tuple[Any, Any] | None]
     _pool_workers: list[threading.Thread]
     _pool_idle_workers: int
+    _pool_unclaimed_requests: int
     _pool_worker_numbers: itertools.count[int]
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -157,6 +158,9 @@ class ThreadPoolMixIn:
                 self._pool_idle_workers -= 1
             elif len(self._pool_workers) < self.max_workers:
                 self._start_worker()
+            else:
+                # The pool is full: the next worker to finish will take this one.
+                self._pool_unclaimed_requests += 1
 
     def _ensure_pool(self) -> None:
         if "_pool_lock" not in vars(self):
@@ -167,6 +171,8 @@ class ThreadPoolMixIn:
             self._pool_workers = []
             # Workers with nothing to do and no request claimed for them.
             self._pool_idle_workers = 0
+            # Queued requests no worker has claimed yet (only while the pool is full).
+            self._pool_unclaimed_requests = 0
             self._pool_worker_numbers = itertools.count(1)
 
     def _start_worker(self) -> None:
@@ -189,7 +195,10 @@ class ThreadPoolMixIn:
                     return
                 self.process_request_thread(*item)
                 with self._pool_lock:
-                    self._pool_idle_workers += 1
+                    if self._pool_unclaimed_requests:
+                        self._pool_unclaimed_requests -= 1  # ours is waiting in the queue
+                    else:
+                        self._pool_idle_workers += 1
         finally:
             # A worker that leaves the pool (stop signal, or SystemExit escaping a
             # handler) is forgotten, so a later request starts a replacement.

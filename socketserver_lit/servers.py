@@ -202,8 +202,22 @@ class BaseServer:
                     break
                 for key, _events in ready:
                     if key.fileobj is self:
+                        if self._server_socket_is_closed():
+                            return
                         self._handle_request_noblock()
                 self.service_actions()
+
+    def _server_socket_is_closed(self) -> bool:
+        """True once server_close() ran: a closed descriptor polls as always ready.
+
+        Without this check, closing the server while its loop runs would make
+        the loop spin at full speed on a dead descriptor (as the stdlib's does);
+        instead the loop ends, as the caller of server_close() intended.
+        """
+        try:
+            return self.fileno() < 0
+        except (OSError, ValueError):
+            return True
 
     def _leave_serve_loop(self) -> None:
         with self._serve_lock:
@@ -270,7 +284,8 @@ class BaseServer:
         Called only once the selector has said the socket is readable. Every
         request that was got is shut down exactly once on every path: refused,
         handled, failed with an ``Exception`` (reported through ``handle_error``),
-        or escaping with ``SystemExit``/``KeyboardInterrupt`` (which propagate).
+        or escaping with ``SystemExit``/``KeyboardInterrupt`` (which propagate),
+        even when ``verify_request`` or ``handle_error`` itself raises.
         """
         try:
             request, client_address = self.get_request()
@@ -278,19 +293,22 @@ class BaseServer:
             # The client went away between "readable" and accept(), or a datagram
             # vanished: nothing to serve, and nothing to clean up.
             return
-        if not self.verify_request(request, client_address):
-            self.shutdown_request(request)
-            return
+        # process_request() takes over the request when it returns normally (it, or
+        # the thread or child it starts, shuts it down). On every other path --
+        # refused, failed, or a hook that itself raises -- it is shut down here.
+        handed_over = False
         try:
-            self.process_request(request, client_address)
-        except Exception:
-            # handle_error() runs inside the except block on purpose: overrides
-            # can call sys.exc_info() or traceback.print_exc() to see the error.
-            self.handle_error(request, client_address)
-            self.shutdown_request(request)
-        except BaseException:
-            self.shutdown_request(request)
-            raise
+            if self.verify_request(request, client_address):
+                try:
+                    self.process_request(request, client_address)
+                    handed_over = True
+                except Exception:
+                    # handle_error() runs inside the except block on purpose: overrides
+                    # can call sys.exc_info() or traceback.print_exc() to see the error.
+                    self.handle_error(request, client_address)
+        finally:
+            if not handed_over:
+                self.shutdown_request(request)
 
     def get_request(self) -> tuple[Request, Address]:
         """Take the next request off the socket; return ``(request, client_address)``.
@@ -375,6 +393,13 @@ class BaseServer:
             self._wake_serve_loop()
         self._not_serving.wait()
 
+    def _stop_serve_loop_after_close(self) -> None:
+        """Ask a running loop to end, without waiting (server_close() must not block)."""
+        with self._serve_lock:
+            if self._serving_thread_id is not None:
+                self._shutdown_requested = True
+                self._wake_serve_loop()
+
     def _wake_serve_loop(self) -> None:
         """Make the serving thread's select() return now. Caller holds the lock."""
         if self._wakeup_writer is None:
@@ -451,6 +476,9 @@ class TCPServer(BaseServer):
             self.socket.bind(self.server_address)
         except OSError as error:
             raise _explain_bind_error(error, self.server_address, self.address_family) from error
+        except (OverflowError, TypeError, ValueError) as error:
+            # A malformed address: a port out of range, a port given as text, ...
+            raise type(error)(f"{error}: cannot bind to {self.server_address!r}") from error
         self.server_address = self.socket.getsockname()
 
     def server_activate(self) -> None:
@@ -482,8 +510,13 @@ class TCPServer(BaseServer):
         request.close()
 
     def server_close(self) -> None:
-        """Close the listening socket. Safe to call more than once."""
+        """Close the listening socket. Safe to call more than once.
+
+        If a ``serve_forever()`` loop is still running, it is told to stop: it could
+        serve nothing more, and would otherwise wait on a dead descriptor.
+        """
         self.socket.close()
+        self._stop_serve_loop_after_close()
 
 
 class UDPServer(TCPServer):

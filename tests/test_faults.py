@@ -618,3 +618,51 @@ def test_shutdown_of_a_synchronous_server_lets_the_request_in_flight_finish():
                 stopper.join(WAIT_TIMEOUT)
                 serve_thread.join(WAIT_TIMEOUT)
         assert errors_in(errors) == []
+
+
+# SystemExit ends a worker thread on purpose; pytest reports any exception in a thread.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_pool_with_a_full_house_still_replaces_a_worker_that_left(serve):
+    """A queued request taken while the pool was full must not leave a phantom idle worker."""
+    import socketserver_lit as ss
+
+    release = threading.Event()
+
+    class Handler(ss.StreamRequestHandler):
+        def handle(self) -> None:
+            line = self.rfile.readline()
+            if line == b"exit\n":
+                raise SystemExit  # ends this worker thread, as it would a request thread
+            if line == b"hold\n":
+                assert release.wait(10)
+            self.wfile.write(b"ok")
+
+    class Two(ss.ThreadPoolTCPServer):
+        max_workers = 2
+
+    with serve(Two(("127.0.0.1", 0), Handler)) as server:
+        address = server.server_address
+        holder = socket.create_connection(address, timeout=5)
+        holder.sendall(b"hold\n")
+        with socket.create_connection(address, timeout=5) as quick:
+            quick.sendall(b"quick\n")
+            assert quick.recv(10) == b"ok"
+        # Saturate: one worker holds, the other serves three queued requests in turn.
+        queued = [socket.create_connection(address, timeout=5) for _ in range(3)]
+        for client in queued:
+            client.sendall(b"x\n")
+        for client in queued:
+            assert client.recv(10) == b"ok"
+            client.close()
+        with socket.create_connection(address, timeout=5) as leaving:
+            leaving.sendall(b"exit\n")
+            assert leaving.recv(10) == b""
+        # One worker holds, one has left: a new request must start a replacement now.
+        try:
+            with socket.create_connection(address, timeout=5) as late:
+                late.sendall(b"late\n")
+                assert late.recv(10) == b"ok"
+        finally:
+            release.set()
+            assert holder.recv(10) == b"ok"
+            holder.close()

@@ -329,3 +329,10 @@ def test_wfile_write_completes_although_signals_keep_interrupting_it():
     assert handler.written == len(payload)
     assert bytes(received) == payload
     assert interruptions, "no signal arrived during the write: the test proved nothing"
+
+
+def test_datagram_reply_to_a_client_without_an_address_explains_binding():
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with left, right:
+        with pytest.raises(TypeError, match="must bind its socket"):
+            ss.DatagramRequestHandler((b"hi", left), None, FakeServer())

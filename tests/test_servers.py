@@ -152,11 +152,32 @@ def test_busy_port_raises_eaddrinuse_naming_the_address_and_leaks_nothing():
         assert open_descriptor_count() == before
 
 
-def test_unknown_host_raises_gaierror_and_leaks_nothing():
+def test_unresolvable_host_error_names_the_address_and_a_next_step():
+    # Built by hand: resolving a real unknown name could send a DNS query off this host.
+    from socketserver_lit.servers import _explain_bind_error
+
+    error = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    explained = _explain_bind_error(error, ("no-such-host", 0), socket.AF_INET)
+    assert isinstance(explained, socket.gaierror) and explained.errno == socket.EAI_NONAME
+    assert "('no-such-host', 0)" in str(explained) and "127.0.0.1" in str(explained)
+
+
+def test_port_given_as_text_names_the_address_and_leaks_nothing():
     before = open_descriptor_count()
-    with pytest.raises(socket.gaierror, match="no-such-host.invalid"):
-        ss.TCPServer(("no-such-host.invalid", 0), EchoLine)
+    with pytest.raises(TypeError, match=r"cannot bind to \('127.0.0.1', '80'\)"):
+        ss.TCPServer(("127.0.0.1", "80"), EchoLine)
     assert open_descriptor_count() == before
+
+
+def test_server_close_while_serving_ends_the_loop_instead_of_spinning():
+    server = ss.TCPServer(("127.0.0.1", 0), EchoLine)
+    thread = threading.Thread(target=server.serve_forever, args=(3600,))
+    thread.start()
+    exchange(server.server_address)  # the loop is certainly running
+    server.server_close()  # a poll interval of an hour: only a wake-up ends this loop
+    thread.join(JOIN_TIMEOUT)
+    assert not thread.is_alive()
+    server.shutdown()  # no loop is running any more: returns at once
 
 
 def test_port_out_of_range_raises_and_leaks_nothing():
