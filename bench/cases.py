@@ -50,7 +50,7 @@ class ThroughputCase:
 THROUGHPUT_CASES: tuple[ThroughputCase, ...] = (
     ThroughputCase(
         name="tcp_short",
-        title="Short connections, TCPServer, 1 client",
+        title="TCPServer, short connections, 1 client",
         kind="tcp",
         handler="short_echo",
         clients=1,
@@ -61,7 +61,7 @@ THROUGHPUT_CASES: tuple[ThroughputCase, ...] = (
     ),
     ThroughputCase(
         name="tcp_short_threading",
-        title=f"Short connections, ThreadingTCPServer, {CONCURRENT_CLIENTS} clients",
+        title=f"ThreadingTCPServer, short, {CONCURRENT_CLIENTS} clients",
         kind="threading",
         handler="short_echo",
         clients=CONCURRENT_CLIENTS,
@@ -76,7 +76,7 @@ THROUGHPUT_CASES: tuple[ThroughputCase, ...] = (
     ),
     ThroughputCase(
         name="tcp_short_threadpool",
-        title=f"Short connections, ThreadPoolTCPServer, {CONCURRENT_CLIENTS} clients",
+        title=f"ThreadPoolTCPServer, short, {CONCURRENT_CLIENTS} clients",
         kind="threadpool",
         handler="short_echo",
         clients=CONCURRENT_CLIENTS,
@@ -91,7 +91,7 @@ THROUGHPUT_CASES: tuple[ThroughputCase, ...] = (
     ),
     ThroughputCase(
         name="tcp_short_forking",
-        title=f"Short connections, ForkingTCPServer, {CONCURRENT_CLIENTS} clients",
+        title=f"ForkingTCPServer, short, {CONCURRENT_CLIENTS} clients",
         kind="forking",
         handler="short_echo",
         clients=CONCURRENT_CLIENTS,
@@ -106,7 +106,7 @@ THROUGHPUT_CASES: tuple[ThroughputCase, ...] = (
     ),
     ThroughputCase(
         name="stream_lines",
-        title="One connection, line request/response, StreamRequestHandler",
+        title="StreamRequestHandler, lines, 1 connection",
         kind="tcp",
         handler="lines",
         clients=1,
@@ -121,7 +121,7 @@ THROUGHPUT_CASES: tuple[ThroughputCase, ...] = (
     ),
     ThroughputCase(
         name="stream_bulk",
-        title="One connection, bulk transfer through wfile",
+        title="StreamRequestHandler, bulk wfile, 1 connection",
         kind="tcp",
         handler="bulk",
         clients=1,
@@ -136,7 +136,7 @@ THROUGHPUT_CASES: tuple[ThroughputCase, ...] = (
     ),
     ThroughputCase(
         name="udp",
-        title="UDP request/response, UDPServer, 1 client",
+        title="UDPServer, datagrams, 1 client",
         kind="udp",
         handler="datagram_echo",
         clients=1,

@@ -29,7 +29,7 @@ from bench import stats  # noqa: E402
 COLOURS = {"stdlib": "#7f7f7f", "lit": "#1f77b4", "lit_pool": "#17becf", "bare": "#ff7f0e"}
 VERDICT_WORDS = {
     "meets target": "meets",
-    "within noise": "within noise",
+    "within noise": "in noise",
     "below target": "BELOW",
 }
 
