@@ -84,7 +84,7 @@ THROUGHPUT_CASES: tuple[ThroughputCase, ...] = (
         load=clients.short_echo_load,
         synchronous=False,
         classes={
-            "stdlib": "ThreadingTCPServer (no pool in the stdlib)",
+            "stdlib": "ThreadingTCPServer (the stdlib has no thread pool)",
             "lit": "ThreadPoolTCPServer",
             "bare": "accept() + queue + worker threads",
         },

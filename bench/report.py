@@ -66,7 +66,17 @@ def throughput_table(throughput: dict) -> list[str]:
             f"| {format_comparison(comparisons['lit/bare'])} "
             f"| ±{100 * noise:.0f} % |"
         )
-    return lines
+    return lines + class_footnotes(throughput)
+
+
+def class_footnotes(throughput: dict) -> list[str]:
+    """Say which class stood in for the stdlib where it has no counterpart of ours."""
+    notes = [
+        f"{summary['title']}: the stdlib column is {summary['classes']['stdlib']}."
+        for summary in throughput.values()
+        if summary["classes"]["stdlib"] != summary["classes"]["lit"]
+    ]
+    return ["", *notes] if notes else []
 
 
 def cpu_table(throughput: dict) -> list[str]:
@@ -194,7 +204,12 @@ def plot_throughput(axes, throughput: dict) -> None:
         )
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_xticks(range(len(names)))
-    axes.set_xticklabels([name.replace("_", "\n", 1) for name in names], fontsize=8)
+    labels = [name.replace("_", "\n", 1) for name in names]
+    for index, name in enumerate(names):
+        classes = throughput[name]["classes"]
+        if classes["stdlib"] != classes["lit"]:
+            labels[index] += "\n(stdlib: thread\nper request)"
+    axes.set_xticklabels(labels, fontsize=8)
     axes.set_ylabel("throughput / stdlib (median per-round ratio)")
     axes.set_title("Throughput relative to stdlib (whiskers: quartiles)")
     axes.legend(fontsize=8)
