@@ -21,8 +21,8 @@ import json
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a script: import `bench` from the checkout instead
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import stats  # noqa: E402
 

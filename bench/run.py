@@ -37,7 +37,9 @@ import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    # Replace (not just precede) the script's own directory on the path: bench/ must not
+    # shadow standard modules for anything imported later.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import cases, clients, report, stats  # noqa: E402
 from bench.process import (  # noqa: E402

@@ -508,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if arguments.profile:
         # Only the main thread is profiled: all of a synchronous server's work, and the
-        # accepting/forking side of a concurrent one (see bench/profile.py).
+        # accepting/forking side of a concurrent one (see bench/profiling.py).
         # Timed by the thread's CPU clock, not the wall clock: time spent preempted by
         # other processes on a shared machine must not show up as a cost of our code.
         profiler = cProfile.Profile(time.thread_time)

@@ -1,7 +1,7 @@
 """Where does a server spend its time? Profile one case, stdlib and lit side by side.
 
-    python -m bench.profile udp                 # both frameworks, 3 s of load each
-    python -m bench.profile stream_lines --seconds 5 --top 15
+    python -m bench.profiling udp                 # both frameworks, 3 s of load each
+    python -m bench.profiling stream_lines --seconds 5 --top 15
 
 When the harness shows lit slower than the stdlib in a case, this is the next step. It
 starts the case's server for each implementation under `cProfile` (the `--profile` option
@@ -27,8 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a script: import `bench` from the checkout instead
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import cases  # noqa: E402
 from bench.process import ServerProcess  # noqa: E402
@@ -58,7 +58,7 @@ def top_functions(stats: pstats.Stats, operations: int, top: int) -> list[tuple[
 
 def main(argv: list[str] | None = None) -> int:
     names = {case.name: case for case in cases.THROUGHPUT_CASES}
-    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser = argparse.ArgumentParser(prog="python -m bench.profiling")
     parser.add_argument("case", choices=sorted(names))
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--top", type=int, default=12)
