@@ -169,6 +169,8 @@ class Mode:
     memory_requests: int
     memory_warmup_requests: int
     memory_checkpoints: int
+    # Load time for the profiled run that counts Python calls per operation.
+    profile_seconds: float = 1.0
     # Upper bound on operations per sample: a safety net far above any real rate.
     sample_operation_limit: int = 10_000_000
 
@@ -193,6 +195,7 @@ QUICK = Mode(
     memory_requests=1_600,
     memory_warmup_requests=200,
     memory_checkpoints=4,
+    profile_seconds=0.1,
 )
 
 MODES = {mode.name: mode for mode in (FULL, QUICK)}

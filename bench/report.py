@@ -95,6 +95,19 @@ def cpu_table(throughput: dict) -> list[str]:
     return lines
 
 
+def calls_table(throughput: dict) -> list[str]:
+    lines = [
+        "| Case | stdlib calls/op | lit calls/op | bare calls/op |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for summary in throughput.values():
+        counts = summary.get("python_calls_per_operation")
+        if counts:
+            cells = [f"{counts[name]:.1f}" for name in ("stdlib", "lit", "bare")]
+            lines.append(f"| {summary['title']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def shutdown_table(shutdown: dict) -> list[str]:
     lines = [
         "| Implementation | median ms | min ms | max ms | calls |",
@@ -153,6 +166,13 @@ def markdown_table(document: dict) -> str:
         "",
     ]
     parts += cpu_table(document["throughput"])
+    parts += [
+        "",
+        "### Python function calls per operation on the serving thread"
+        " (cProfile; deterministic; synchronous cases)",
+        "",
+    ]
+    parts += calls_table(document["throughput"])
     if "pool_versus_thread_per_request" in document:
         pool = document["pool_versus_thread_per_request"]
         parts += [

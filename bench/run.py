@@ -33,6 +33,7 @@ import datetime
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +42,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
     # shadow standard modules for anything imported later.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import cases, clients, report, stats  # noqa: E402
+from bench import cases, clients, profiling, report, stats  # noqa: E402
 from bench.process import (  # noqa: E402
     REPO_ROOT,
     ServerProcess,
@@ -139,6 +140,27 @@ def summarize_throughput_case(case: cases.ThroughputCase, raw: dict[str, list[di
         "results": results,
         "comparisons": comparisons,
     }
+
+
+def count_calls(case: cases.ThroughputCase, mode: cases.Mode) -> dict[str, float]:
+    """Python function calls per operation on the serving thread, per implementation.
+
+    Unlike every timing here this does not depend on the machine: two servers that make
+    the same calls per request do the same work. Only meaningful where the serving thread
+    does all the work, i.e. the synchronous cases.
+    """
+    counts = {}
+    with tempfile.TemporaryDirectory() as directory:
+        for implementation in IMPLEMENTATIONS:
+            stats, operations = profiling.profile_implementation(
+                case, implementation, mode.profile_seconds, Path(directory)
+            )
+            counts[implementation] = stats.total_calls / operations  # type: ignore[attr-defined]
+    progress(
+        f"  {case.name:22} Python calls per operation: "
+        + ", ".join(f"{name} {count:.1f}" for name, count in counts.items())
+    )
+    return counts
 
 
 def measure_shutdown(mode: cases.Mode) -> dict:
@@ -268,6 +290,8 @@ def run(mode: cases.Mode, selected: list[str] | None) -> dict:
             continue
         progress(f"{case.name}: {case.title}")
         throughput[case.name] = measure_throughput_case(case, mode)
+        if case.synchronous:
+            throughput[case.name]["python_calls_per_operation"] = count_calls(case, mode)
     document: dict = {
         "schema": 1,
         "meta": {

@@ -44,6 +44,9 @@ def assert_complete(document: dict, mode: cases.Mode) -> None:
             assert result["median"] > 0, (name, implementation)
         for comparison in summary["comparisons"].values():
             assert comparison["ratio"] > 0, name
+        if summary["synchronous"]:
+            calls = summary["python_calls_per_operation"]
+            assert all(calls[implementation] > 0 for implementation in IMPLEMENTATIONS), name
     for implementation in IMPLEMENTATIONS:
         latencies = document["shutdown"]["results"][implementation]["samples"]
         assert len(latencies) == mode.repetitions * mode.shutdown_cycles_per_repetition
