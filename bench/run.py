@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import json
 import subprocess
 import sys
@@ -355,7 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     results_path = out / "results.json"
     results_path.write_text(json.dumps(document, indent=1) + "\n")
     progress(f"wrote {results_path}")
-    if not arguments.no_plot:
+    if arguments.no_plot:
+        pass
+    elif importlib.util.find_spec("matplotlib") is None:
+        progress("matplotlib is not installed: no plot (pip install matplotlib to get one)")
+    else:
         plot_path = report.plot(document, out / "results.png")
         progress(f"wrote {plot_path}")
     table = report.markdown_table(document)

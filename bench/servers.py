@@ -48,6 +48,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -494,6 +495,15 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    # Python 3.12+ warns when a process with several threads forks. Ours has two: the
+    # serving thread and the stdin watcher, which sits in read() holding no lock a child
+    # could need; every child serves one connection and leaves through os._exit(). The
+    # warning is shown for the bare loop only because this module is __main__ (the
+    # stdlib's and lit's forks happen in their own modules, where it is hidden by
+    # default); silencing exactly it keeps stderr for real errors, which fail the run.
+    warnings.filterwarnings(
+        "ignore", message=r"This process .* is multi-threaded", category=DeprecationWarning
+    )
     if arguments.kind == "shutdown":
         latencies = measure_shutdown(
             arguments.implementation, arguments.cycles, arguments.first_cycle
