@@ -51,14 +51,14 @@ def format_comparison(comparison: dict) -> str:
 
 def throughput_table(throughput: dict) -> list[str]:
     lines = [
-        "| Case | Unit | stdlib | lit | bare | lit/stdlib | lit/bare | noise |",
-        "| --- | --- | ---: | ---: | ---: | --- | --- | ---: |",
+        "| Case (unit) | stdlib | lit | bare | lit/stdlib | lit/bare | noise |",
+        "| --- | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for summary in throughput.values():
         results, comparisons = summary["results"], summary["comparisons"]
         noise = max(result["noise"] for result in results.values())
         lines.append(
-            f"| {summary['title']} | {summary['unit']} "
+            f"| {summary['title']} ({summary['unit']}) "
             f"| {format_rate(results['stdlib']['median'])} "
             f"| {format_rate(results['lit']['median'])} "
             f"| {format_rate(results['bare']['median'])} "
@@ -152,27 +152,32 @@ def run_description(meta: dict) -> list[str]:
     ]
 
 
+def section(heading: str, explanation: str, table: list[str]) -> list[str]:
+    return ["", f"### {heading}", "", f"*{explanation}*", "", *table]
+
+
 def markdown_table(document: dict) -> str:
     """All the tables of a results document, as markdown."""
-    parts = run_description(document["meta"]) + [""]
-    parts += [
-        "### Throughput (medians; lit/x: median of per-round ratios, quartiles in brackets)",
-        "",
-    ]
-    parts += throughput_table(document["throughput"])
-    parts += [
-        "",
-        "### Server CPU time per operation (medians, ratios as above; lower is better)",
-        "",
-    ]
-    parts += cpu_table(document["throughput"])
-    parts += [
-        "",
-        "### Python function calls per operation on the serving thread"
-        " (cProfile; deterministic; synchronous cases)",
-        "",
-    ]
-    parts += calls_table(document["throughput"])
+    throughput = document["throughput"]
+    parts = run_description(document["meta"])
+    parts += section(
+        "Throughput",
+        "Medians of the samples, in the unit shown. lit/x: median of the per-round ratios,"
+        " quartiles in brackets, then the verdict against the target"
+        " (lit/stdlib ≥ 1.0; lit/bare ≥ 0.9 on the synchronous cases).",
+        throughput_table(throughput),
+    )
+    parts += section(
+        "Server CPU time per operation",
+        "Medians in µs; ratios as above. Lower is better.",
+        cpu_table(throughput),
+    )
+    parts += section(
+        "Python calls per operation",
+        "Function calls on the serving thread per request, counted by cProfile: deterministic."
+        " Synchronous cases only.",
+        calls_table(throughput),
+    )
     if "pool_versus_thread_per_request" in document:
         pool = document["pool_versus_thread_per_request"]
         parts += [
@@ -181,11 +186,11 @@ def markdown_table(document: dict) -> str:
             f"{pool['lit_pool_over_lit_threading']:.2f}× ({pool['verdict']}).",
         ]
     if "shutdown" in document:
-        parts += ["", f"### {document['shutdown']['title']}", ""] + shutdown_table(
-            document["shutdown"]
-        )
+        shutdown = document["shutdown"]
+        parts += section("Shutdown latency", shutdown["title"] + ".", shutdown_table(shutdown))
     if "memory" in document:
-        parts += ["", f"### {document['memory']['title']}", ""] + memory_table(document["memory"])
+        memory = document["memory"]
+        parts += section("Memory", memory["title"] + ".", memory_table(memory))
     return "\n".join(parts)
 
 
