@@ -17,7 +17,7 @@ import sys
 import threading
 
 import pytest
-from conftest import JOIN_TIMEOUT
+from server_support import JOIN_TIMEOUT
 
 import socketserver_lit
 

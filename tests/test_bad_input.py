@@ -26,7 +26,7 @@ import socket
 import sys
 
 import pytest
-from conftest import serving
+from server_support import serving
 from support_faults import (
     BoundedStreamHandler,
     assert_no_descriptor_leak,

@@ -26,7 +26,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import serving
+from server_support import serving
 from support_faults import (
     WAIT_TIMEOUT,
     BoundedStreamHandler,

@@ -21,7 +21,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import serving
+from server_support import serving
 from support_faults import (
     PipeLog,
     ReversingLineHandler,

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import JOIN_TIMEOUT
+from server_support import JOIN_TIMEOUT
 
 import socketserver_lit as ss
 

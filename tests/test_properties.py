@@ -29,9 +29,9 @@ import termios
 import threading
 import time
 
-from conftest import serving
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from server_support import serving
 from support_faults import WAIT_TIMEOUT, connect, read_to_end, threads_joined
 
 import socketserver_lit as ss

@@ -14,7 +14,7 @@ import sys
 import threading
 
 import pytest
-from conftest import JOIN_TIMEOUT, open_descriptor_count
+from server_support import JOIN_TIMEOUT, open_descriptor_count
 
 import socketserver_lit as ss
 

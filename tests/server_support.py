@@ -1,0 +1,38 @@
+"""Helpers shared by the test modules: run a server in a thread, count descriptors.
+
+They live here rather than in ``conftest.py`` because test modules import them, and
+``tests/site/`` has a ``conftest.py`` of its own: two modules named ``conftest`` in one
+run cannot both be imported by that name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+# Longest a test waits for a server thread to stop before calling it a hang.
+JOIN_TIMEOUT = 10.0
+
+
+@contextlib.contextmanager
+def serving(server: Any, poll_interval: float = 0.5) -> Iterator[Any]:
+    """Run ``server.serve_forever`` in a thread for the ``with`` block, then stop and close it."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True
+    )
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(JOIN_TIMEOUT)
+        server.server_close()
+        assert not thread.is_alive(), "serve_forever() did not return after shutdown()"
+
+
+def open_descriptor_count() -> int:
+    """How many file descriptors this process has open (Linux: /proc/self/fd)."""
+    return len(os.listdir("/proc/self/fd"))
