@@ -39,13 +39,16 @@ from __future__ import annotations
 
 import io
 import socket
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing is imported only by type checkers (see servers.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeAlias
+
     from .servers import BaseServer
 
-# What wfile.write() accepts: any bytes-like object.
-BytesLike = bytes | bytearray | memoryview
+    # What wfile.write() accepts: any bytes-like object.
+    BytesLike: TypeAlias = bytes | bytearray | memoryview
 
 __all__ = [
     "BaseRequestHandler",
@@ -102,24 +105,37 @@ class SocketWriter(io.BufferedIOBase):
 
     def __init__(self, sock: socket.socket):
         self._sock = sock
+        # write() calls this without checking anything first; close() swaps it for a
+        # function that refuses, so the common path pays for no check at all.
+        self._send: Callable[[BytesLike], object] = sock.sendall
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: BytesLike) -> int:  # type: ignore[override]
         """Send all of ``data`` (any bytes-like object); return its length in bytes."""
-        self._checkClosed()
-        if isinstance(data, str):
-            raise TypeError(
-                "wfile.write() takes bytes, not str: encode the text first, "
-                "e.g. self.wfile.write(text.encode('utf-8'))"
-            )
-        self._sock.sendall(data)
+        try:
+            self._send(data)
+        except TypeError:
+            if isinstance(data, str):  # sendall() refused it before sending anything
+                raise TypeError(
+                    "wfile.write() takes bytes, not str: encode the text first, "
+                    "e.g. self.wfile.write(text.encode('utf-8'))"
+                ) from None
+            raise
         with memoryview(data) as view:
             return view.nbytes
 
+    def close(self) -> None:
+        self._send = _refuse_write_to_closed_file
+        super().close()
+
     def fileno(self) -> int:
         return self._sock.fileno()
+
+
+def _refuse_write_to_closed_file(data: object) -> None:
+    raise ValueError("I/O operation on closed file.")
 
 
 class StreamRequestHandler(BaseRequestHandler):

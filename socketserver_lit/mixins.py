@@ -48,7 +48,10 @@ import os
 import queue
 import sys
 import threading
-from typing import Any
+
+TYPE_CHECKING = False  # typing is imported only by type checkers (see servers.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ThreadingMixIn", "ThreadPoolMixIn"]
 

@@ -626,3 +626,14 @@ def test_unix_abstract_namespace_address_needs_no_cleanup(serve):
     name = f"\0socketserver_lit-test-{os.getpid()}"
     with serve(ss.UnixStreamServer(name, EchoLine)) as server:
         assert exchange(server.server_address, family=socket.AF_UNIX) == b"ping\n"
+
+
+def test_loop_stops_when_its_socket_is_closed_behind_its_back():
+    server = ss.TCPServer(("127.0.0.1", 0), EchoLine)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,))
+    thread.start()
+    exchange(server.server_address)
+    server.socket.close()  # not server_close(): nobody tells the loop
+    thread.join(JOIN_TIMEOUT)
+    assert not thread.is_alive(), "the loop kept polling a closed descriptor"
+    server.server_close()
