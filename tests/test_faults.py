@@ -654,9 +654,17 @@ def test_pool_with_a_full_house_still_replaces_a_worker_that_left(serve):
         for client in queued:
             assert client.recv(10) == b"ok"
             client.close()
+        workers = [t for t in threading.enumerate() if t.name.startswith("Two-worker-")]
         with socket.create_connection(address, timeout=5) as leaving:
             leaving.sendall(b"exit\n")
             assert leaving.recv(10) == b""
+        # Wait until the worker has really ended (its exception reported), so that
+        # report belongs to this test and the pool has room again.
+        deadline = time.monotonic() + 10
+        while all(t.is_alive() for t in workers) and time.monotonic() < deadline:
+            for worker in workers:
+                worker.join(0.02)
+        assert not all(t.is_alive() for t in workers)
         # One worker holds, one has left: a new request must start a replacement now.
         try:
             with socket.create_connection(address, timeout=5) as late:
