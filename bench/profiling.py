@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: import `bench` from the checko
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import cases  # noqa: E402
-from bench.process import ServerProcess  # noqa: E402
+from bench.process import ServerProcess, bytecode_cache  # noqa: E402
 
 
 def profile_implementation(
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--implementations", nargs="+", default=["stdlib", "lit"])
     arguments = parser.parse_args(argv)
     case = names[arguments.case]
-    with tempfile.TemporaryDirectory() as directory:
+    with bytecode_cache(), tempfile.TemporaryDirectory() as directory:
         for implementation in arguments.implementations:
             stats, operations = profile_implementation(
                 case, implementation, arguments.seconds, Path(directory)

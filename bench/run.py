@@ -47,6 +47,7 @@ from bench import cases, clients, profiling, report, stats  # noqa: E402
 from bench.process import (  # noqa: E402
     REPO_ROOT,
     ServerProcess,
+    bytecode_cache,
     machine_description,
     run_server_to_completion,
     tcp_listen_overflows,
@@ -306,6 +307,7 @@ def run(mode: cases.Mode, selected: list[str] | None) -> dict:
             "command": "python -m bench" + (" --quick" if mode.name == "quick" else ""),
             "listen_backlog": LISTEN_BACKLOG,
             "pool_workers": DEFAULT_POOL_WORKERS,
+            "bytecode_cache": True,
         },
         "throughput": throughput,
     }
@@ -348,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = cases.QUICK if arguments.quick else cases.FULL
     out = arguments.out or (QUICK_DEFAULT_OUT if arguments.quick else DEFAULT_OUT)
     try:
-        document = run(mode, arguments.only)
+        with bytecode_cache():
+            document = run(mode, arguments.only)
     except clients.BenchError as error:
         progress(f"benchmark failed: {error}")
         return 1
