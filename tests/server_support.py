@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -36,3 +37,15 @@ def serving(server: Any, poll_interval: float = 0.5) -> Iterator[Any]:
 def open_descriptor_count() -> int:
     """How many file descriptors this process has open (Linux: /proc/self/fd)."""
     return len(os.listdir("/proc/self/fd"))
+
+
+def exchange(address: Any, payload: bytes = b"ping\n", family: int = socket.AF_INET) -> bytes:
+    """Connect, send ``payload``, and return everything the server sends until it closes."""
+    with socket.socket(family, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        client.connect(address)
+        client.sendall(payload)
+        chunks = []
+        while chunk := client.recv(4096):
+            chunks.append(chunk)
+        return b"".join(chunks)

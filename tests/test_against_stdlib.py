@@ -17,7 +17,7 @@ import sys
 import threading
 
 import pytest
-from server_support import JOIN_TIMEOUT
+from server_support import JOIN_TIMEOUT, exchange
 
 import socketserver_lit
 
@@ -81,15 +81,6 @@ def traced(module, base, handler_base):
     return Server, Handler, log
 
 
-def tcp_round_trip(address, payload=b"hello\n"):
-    with socket.create_connection(address, timeout=5) as client:
-        client.sendall(payload)
-        chunks = []
-        while chunk := client.recv(4096):
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
 def one_tcp_request(module, behaviour, payload=b"hello\n", verify=True):
     Server, Handler, log = traced(module, "TCPServer", "StreamRequestHandler")
     server = Server(("127.0.0.1", 0), Handler)
@@ -98,7 +89,7 @@ def one_tcp_request(module, behaviour, payload=b"hello\n", verify=True):
         server.verify_request = lambda request, address: log.append("verify_request") or False
     replies = []
     client = threading.Thread(
-        target=lambda: replies.append(tcp_round_trip(server.server_address, payload))
+        target=lambda: replies.append(exchange(server.server_address, payload))
     )
     client.start()
     server.handle_request()
@@ -173,7 +164,7 @@ def test_base_request_handler_sees_the_same_attributes():
                 )
 
         with module.TCPServer(("127.0.0.1", 0), Looking) as server:
-            client = threading.Thread(target=tcp_round_trip, args=(server.server_address,))
+            client = threading.Thread(target=exchange, args=(server.server_address,))
             client.start()
             server.handle_request()
             client.join(JOIN_TIMEOUT)
@@ -226,7 +217,7 @@ def test_threading_server_reply_names_a_request_thread():
         with module.ThreadingTCPServer(("127.0.0.1", 0), Named) as server:
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
-            name = tcp_round_trip(server.server_address).decode()
+            name = exchange(server.server_address).decode()
             server.shutdown()
             thread.join(JOIN_TIMEOUT)
         # "Thread-12 (process_request_thread)": the number differs run to run.
@@ -245,7 +236,7 @@ def test_forking_server_reply_comes_from_a_child():
         with module.ForkingTCPServer(("127.0.0.1", 0), Pid) as server:
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
-            child_pid = int(tcp_round_trip(server.server_address))
+            child_pid = int(exchange(server.server_address))
             server.shutdown()
             thread.join(JOIN_TIMEOUT)
         return child_pid != os.getpid()
@@ -372,7 +363,7 @@ def test_module_can_be_used_under_the_stdlib_name():
     replies = []
     with socketserver.TCPServer(("127.0.0.1", 0), MyTCPHandler) as server:
         client = threading.Thread(
-            target=lambda: replies.append(tcp_round_trip(server.server_address, b"drop-in"))
+            target=lambda: replies.append(exchange(server.server_address, b"drop-in"))
         )
         client.start()
         server.handle_request()

@@ -8,18 +8,9 @@ import threading
 import time
 
 import pytest
-from server_support import JOIN_TIMEOUT
+from server_support import JOIN_TIMEOUT, exchange
 
 import socketserver_lit as ss
-
-
-def exchange(address, payload: bytes = b"ping\n") -> bytes:
-    with socket.create_connection(address, timeout=5) as client:
-        client.sendall(payload)
-        chunks = []
-        while chunk := client.recv(4096):
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 class WhoAmI(ss.StreamRequestHandler):
@@ -146,31 +137,15 @@ def test_server_close_waits_for_non_daemon_threads():
         client.close()
 
 
-def test_server_close_does_not_wait_when_block_on_close_is_false():
-    class NonBlocking(ss.ThreadingTCPServer):
-        block_on_close = False
-
-    server = with_gate(NonBlocking(("127.0.0.1", 0), Gate))
+@pytest.mark.parametrize(
+    "setting", [{"block_on_close": False}, {"daemon_threads": True}], ids=["nonblocking", "daemon"]
+)
+def test_server_close_does_not_wait_when_told_not_to(setting):
+    server_class = type("Configured", (ss.ThreadingTCPServer,), setting)
+    server = with_gate(server_class(("127.0.0.1", 0), Gate))
     clients = connect_and_dispatch(server)
     server.server_close()
     assert server.finished == []  # the handler is still waiting at the gate
-    server.gate.set()
-    deadline = time.monotonic() + 10
-    while not server.finished and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(server.finished) == 1
-    for client in clients:
-        client.close()
-
-
-def test_server_close_does_not_wait_for_daemon_threads():
-    class Daemonic(ss.ThreadingTCPServer):
-        daemon_threads = True
-
-    server = with_gate(Daemonic(("127.0.0.1", 0), Gate))
-    clients = connect_and_dispatch(server)
-    server.server_close()
-    assert server.finished == []
     server.gate.set()
     deadline = time.monotonic() + 10
     while not server.finished and time.monotonic() < deadline:

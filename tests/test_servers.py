@@ -14,7 +14,7 @@ import sys
 import threading
 
 import pytest
-from server_support import JOIN_TIMEOUT, open_descriptor_count
+from server_support import JOIN_TIMEOUT, exchange, open_descriptor_count
 
 import socketserver_lit as ss
 
@@ -29,17 +29,6 @@ class Recorder(ss.BaseRequestHandler):
 
     def handle(self) -> None:
         self.server.seen.append(self.client_address)  # type: ignore[attr-defined]
-
-
-def exchange(address, payload: bytes = b"ping\n", family=socket.AF_INET) -> bytes:
-    with socket.socket(family, socket.SOCK_STREAM) as client:
-        client.settimeout(5)
-        client.connect(address)
-        client.sendall(payload)
-        chunks = []
-        while chunk := client.recv(4096):
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 # -- construction ---------------------------------------------------------------------
