@@ -75,12 +75,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, TypeAlias
 
-    # The address types a server accepts: an (host, port) pair for IPv4, a 2- or
-    # 4-tuple for IPv6, a path (str or bytes) for Unix sockets.
+    #: An address a server accepts: a (host, port) pair for IPv4, a 2- or 4-tuple
+    #: for IPv6, a path (str or bytes) for Unix sockets.
     Address: TypeAlias = Any
-    # A "request" is a connected socket for stream servers and a (data, socket)
-    # pair for datagram servers; BaseServer itself does not care which.
+    #: A connected socket for stream servers, a (data, socket) pair for datagram
+    #: servers; BaseServer itself does not care which.
     Request: TypeAlias = Any
+    #: What RequestHandlerClass must be: called with (request, client_address, server).
     RequestHandlerFactory: TypeAlias = Callable[[Request, Address, "BaseServer"], Any]
 
 __all__ = [
