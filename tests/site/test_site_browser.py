@@ -258,3 +258,21 @@ def test_dark_palette_can_be_switched_on(browser_page, site_url):
     page.screenshot(path=str(SCREENSHOTS / "home-dark.png"))
     page.locator("form[data-md-component=palette] label:visible").first.click()
     assert problems.lines == []
+
+
+def test_exercise_solutions_stay_folded_until_the_reader_asks(browser_page, site_url):
+    """A cell tagged "solution" shows a label, not its code, until hovered."""
+    page, problems = visit(
+        browser_page, site_url, "notebooks/course/03-use-your-head/", "course-03.png"
+    )
+    solution = page.locator('.jp-Cell.celltag_solution[id^="cell-id"]').first
+    solution.scroll_into_view_if_needed()
+    code = solution.locator(".jp-InputArea")
+    folded = code.bounding_box()
+    assert folded is not None and folded["height"] < 2, f"solution visible: {folded}"
+    solution.hover()
+    page.wait_for_timeout(100)
+    opened = code.bounding_box()
+    assert opened is not None and opened["height"] > 20, f"solution did not open: {opened}"
+    page.screenshot(path=str(SCREENSHOTS / "course-03-solution-open.png"))
+    assert problems.lines == []
