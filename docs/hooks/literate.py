@@ -10,11 +10,19 @@ page a reader can follow like a chapter of a book:
   docstring (the prose is already above it);
 - a comment block that stands alone (a blank line after it) becomes prose between code blocks;
   a comment attached to a statement stays in the code, next to the line it explains;
+- a divider comment, `# -- bind and activate ------`, becomes a heading (so an entry in the
+  page's table of contents) and the definitions below it, up to the next divider, nest under it;
 - every other statement (imports, constants, class attributes) is shown as code, in file order.
 
 Each code block is titled with the file and the line it starts at, so a reader can find it in the
 real file. Nothing is reordered, nothing is left out but the docstrings, which are shown as prose:
 the page is the file.
+
+The page is a run of *sections*, each the prose and the code it explains, the unit Docco and
+Pycco lay out side by side: prose opens a section, code joins it, and the next prose after code
+opens the next. Each section is written as `<div markdown>` blocks (md_in_html) with classes
+that docs/stylesheets/extra.css sets in two columns on a wide screen and in one on a phone;
+the Markdown inside is ordinary, so headings still reach the table of contents.
 
 We chose this over mkdocstrings' `show_source` because that shows the code *beside* the reference
 entry, object by object; a literate page keeps the author's order and the text between objects,
@@ -58,6 +66,13 @@ SECTION_HEADER_LINE = re.compile(rf"^({'|'.join(SECTION_HEADERS)}):\s*$")
 CROSS_REFERENCE = re.compile(r"(?<!\\)\[(?P<title>[^\[\]]+)\]\[(?P<identifier>[^\[\]]*)\]")
 
 DEFINITIONS = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+# A divider comment: `# -- bind and activate ------`, at least two dashes before the title and
+# three after. It names the group of definitions below it and becomes a heading.
+DIVIDER = re.compile(r"^#\s*-{2,}\s*(?P<title>[^-\s].*?)\s*-{3,}\s*$")
+
+# Markdown (and HTML) headings stop at h6; a definition nested deeper is shown as code.
+MAX_HEADING_LEVEL = 6
 
 
 @dataclass
@@ -168,8 +183,9 @@ class _ModuleRenderer:
         for node in self.tree.body:
             if isinstance(node, DEFINITIONS):
                 self.known.setdefault(node.name, f"{module}.{node.name}")
-        self.out: list[str] = []
+        self.sections: list[_Section] = []
         self.anchors: dict[str, str] = {}
+        self.divider_ids: set[str] = set()
         # Line ranges (1-based, inclusive) of plain code not yet written out.
         self.pending: list[tuple[int, int]] = []
 
@@ -179,36 +195,51 @@ class _ModuleRenderer:
         position = 1
         if essay is not None:
             self._prose(essay, scope=self.module)
+            self.sections[-1].role = "essay"
             position = body[0].end_lineno + 1
             body = body[1:]
         self._statements(body, position, level=2, scope=self.module, public=True)
         self._flush_code()
-        return LiteratePage("\n".join(self.out).rstrip() + "\n", self.anchors)
+        markdown = "\n".join(section.markdown() for section in self.sections)
+        return LiteratePage(markdown.rstrip() + "\n", self.anchors)
 
     # --- walking -----------------------------------------------------------------------------
 
     def _statements(
         self, statements: list[ast.stmt], position: int, *, level: int, scope: str, public: bool
     ) -> int:
-        """Write `statements`, starting at line `position`; return the line after the last one."""
+        """Write `statements`, starting at line `position`; return the line after the last one.
+
+        Definitions get headings at `level`, or one level deeper once a divider comment has
+        opened a group of them in this scope (a divider's heading is at `level`).
+        """
+        definition_level = level
         for statement in statements:
             start = first_line(statement)
-            start = self._gap(position, start)
-            if isinstance(statement, DEFINITIONS) and level <= 4:
-                self._definition(statement, start, level=level, scope=scope, public=public)
+            start, divided = self._gap(position, start, level=level, scope=scope)
+            if divided:
+                definition_level = level + 1
+            if isinstance(statement, DEFINITIONS) and definition_level <= MAX_HEADING_LEVEL:
+                self._definition(
+                    statement, start, level=definition_level, scope=scope, public=public
+                )
             elif isinstance(statement, ast.If) and _defines_something(statement):
-                self._conditional(statement, start, level=level, scope=scope, public=public)
+                self._conditional(
+                    statement, start, level=definition_level, scope=scope, public=public
+                )
             else:
                 self.pending.append((start, statement.end_lineno))
             position = statement.end_lineno + 1
         return position
 
-    def _gap(self, position: int, start: int) -> int:
+    def _gap(self, position: int, start: int, *, level: int, scope: str) -> tuple[int, bool]:
         """Handle the blank and comment lines between two statements.
 
-        Comment paragraphs that stand alone become prose. The last paragraph, if it touches the
-        statement (no blank line between), is the statement's own comment: it stays in the code.
-        Returns the line where the statement's code now starts.
+        Comment paragraphs that stand alone become prose, and a divider comment
+        (`# -- bind and activate ----`) becomes a heading at `level`. The last paragraph, if it
+        touches the statement (no blank line between), is the statement's own comment: it stays
+        in the code, except for a divider at its top. Returns the line where the statement's
+        code now starts, and whether a divider was found.
         """
         gap = list(range(position, start))
         paragraphs: list[list[int]] = [[]]
@@ -218,18 +249,43 @@ class _ModuleRenderer:
             elif paragraphs[-1]:
                 paragraphs.append([])
         paragraphs = [p for p in paragraphs if p]
+        attached: list[int] = []
         if paragraphs and paragraphs[-1][-1] == start - 1:
             attached = paragraphs.pop()
-            start = attached[0]
+            last_divider = max(
+                (i for i, n in enumerate(attached) if DIVIDER.match(self.lines[n - 1].strip())),
+                default=None,
+            )
+            if last_divider is not None and self._is_comment(attached):
+                # Everything down to the divider opens the group; the rest stays with the code.
+                paragraphs.append(attached[: last_divider + 1])
+                attached = attached[last_divider + 1 :]
+            if attached:
+                start = attached[0]
+        divided = False
         for paragraph in paragraphs:
-            text = [self.lines[n - 1].strip() for n in paragraph]
-            if all(line.startswith("#") for line in text):
-                self._flush_code()
-                prose = "\n".join(re.sub(r"^#+ ?", "", line) for line in text)
-                self._write(prose)
-            else:  # not a comment (a stray line of a multi-line construct): keep it as code
+            if not self._is_comment(paragraph):
+                # Not a comment (a stray line of a multi-line construct): keep it as code.
                 self.pending.append((paragraph[0], paragraph[-1]))
-        return start
+                continue
+            prose: list[str] = []
+            for number in paragraph + [0]:  # 0: a sentinel that ends the last run of prose
+                text = self.lines[number - 1].strip() if number else ""
+                divider = DIVIDER.match(text)
+                if (divider or not number) and prose:
+                    self._flush_code()
+                    self._write("\n".join(prose))
+                    prose = []
+                if divider:
+                    self._flush_code()
+                    self._divider(divider["title"], level=level, scope=scope)
+                    divided = True
+                elif number:
+                    prose.append(re.sub(r"^#+ ?", "", text))
+        return start, divided
+
+    def _is_comment(self, paragraph: list[int]) -> bool:
+        return all(self.lines[n - 1].strip().startswith("#") for n in paragraph)
 
     def _definition(self, node, start: int, *, level: int, scope: str, public: bool) -> None:
         self._flush_code()
@@ -269,17 +325,29 @@ class _ModuleRenderer:
 
     # --- writing -----------------------------------------------------------------------------
 
+    def _divider(self, title: str, *, level: int, scope: str) -> None:
+        """A heading for a divider comment: it names the group of definitions that follows."""
+        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section"
+        anchor = f"{anchor_id(scope)}--{slug}"
+        suffix = 1
+        while anchor in self.divider_ids:  # the same title twice in one scope
+            suffix += 1
+            anchor = f"{anchor_id(scope)}--{slug}-{suffix}"
+        self.divider_ids.add(anchor)
+        self._write(f'{"#" * level} {title} {{ id="{anchor}" .literate-divider }}', role="divider")
+
     def _heading(self, node, dotted: str, level: int, is_public: bool) -> None:
         anchor = anchor_id(dotted)
         self.anchors[dotted] = anchor
         # Names go in code spans: `__init__` must not turn into bold "init".
         if isinstance(node, ast.ClassDef):
-            label = f"class `{node.name}`"
-        elif level > 2:
-            label = f"`{node.name}()`"
+            label, kind = f"class `{node.name}`", "class"
+        elif "." in dotted.removeprefix(self.module + "."):
+            label, kind = f"`{node.name}()`", "method"
         else:
-            label = f"def `{node.name}()`"
-        self._write(f'{"#" * level} {label} {{ id="{anchor}" }}')
+            label, kind = f"def `{node.name}()`", "function"
+        # The class sets the look, so a method reads the same whatever its heading level.
+        self._write(f'{"#" * level} {label} {{ id="{anchor}" .literate-{kind} }}')
         if is_public:
             self._write(
                 '<p class="literate-links">'
@@ -347,10 +415,42 @@ class _ModuleRenderer:
             first += 1
         title = f"{self.display_path}, line {first}"
         fence = "````" if "```" in code else "```"
-        self._write(f'{fence}python title="{title}"\n{code}\n{fence}')
+        self._write(f'{fence}python title="{title}"\n{code}\n{fence}', code=True)
 
-    def _write(self, block: str) -> None:
-        self.out.append(block.rstrip() + "\n")
+    def _write(self, block: str, *, code: bool = False, role: str = "") -> None:
+        """Add a block to the page: prose (headings too) opens a new section after code.
+
+        A block with a `role` (the essay, a divider) is a section of its own.
+        """
+        last = self.sections[-1] if self.sections else None
+        if last is None or last.role or role or (not code and last.code):
+            self.sections.append(_Section(role=role))
+        (self.sections[-1].code if code else self.sections[-1].prose).append(block.rstrip())
+
+
+@dataclass
+class _Section:
+    """One step of the page: prose (headings, docstrings, comments) and the code it explains.
+
+    Written as two `<div markdown>` blocks (md_in_html) that the stylesheet sets side by side
+    on a wide screen, prose first. A section without code (the module's essay, a divider
+    heading) takes the whole width; code without prose stays in the code column.
+    """
+
+    prose: list[str] = field(default_factory=list)
+    code: list[str] = field(default_factory=list)
+    role: str = ""  # "essay" or "divider": a section of its own, never paired with code
+
+    def markdown(self) -> str:
+        kind = self.role or ("paired" if self.prose and self.code else "")
+        kind = kind or ("prose-only" if self.prose else "code-only")
+        lines = [f'<div class="literate-section literate-section--{kind}" markdown>', ""]
+        for name, blocks in (("prose", self.prose), ("code", self.code)):
+            if blocks:
+                lines += [f'<div class="literate-{name}" markdown>', ""]
+                lines += [line for block in blocks for line in (block, "")]
+                lines += ["</div>", ""]
+        return "\n".join(lines + ["</div>", ""])
 
 
 def _looks_like_class(dotted: str) -> bool:

@@ -188,6 +188,13 @@ def source_markdown(module: str, stem: str, path: Path, repo: Path, known: dict[
     )
     reference_link = posixpath.relpath(f"reference/{stem}.md", posixpath.dirname(f"source/{stem}"))
     header = [
+        # Material's own switch: no site navigation beside the page on a wide screen (it stays in
+        # the menu), so the prose and code columns get the width. The table of contents stays.
+        "---",
+        "hide:",
+        "  - navigation",
+        "---",
+        "",
         f"# {display}",
         "",
         "The module itself, top to bottom: prose is its essay and docstrings, code blocks are"
