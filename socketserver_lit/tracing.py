@@ -1,60 +1,121 @@
-"""Tracing: watch a server's hooks being called, by which thread, in which process.
+r"""Tracing: watch a server's hooks being called, by which thread, in which process.
 
 Why trace
 ---------
-The documentation describes a request's life as a list of method names:
-``get_request``, ``verify_request``, ``process_request``, ``finish_request``, then the
-handler's ``setup``, ``handle`` and ``finish``, then ``shutdown_request`` and
-``close_request``; around them ``server_bind``, ``server_activate``,
+The specification names the methods a request passes through: ``get_request``,
+``verify_request``, ``process_request``, ``finish_request``, then the handler's
+``setup``, ``handle`` and ``finish``; around them ``server_bind``, ``server_activate``,
 ``service_actions``, ``handle_timeout``, ``handle_error``, ``shutdown`` and
-``server_close``. A list says nothing about *who* calls each method. In a
-synchronous server one thread does everything; a threading server hands the second
-half of every request to a new thread; a forking server hands it to a new process,
-and the parent still closes its own copy of the connection. The only way to see that
-is to record each call as it happens, with the thread and the process that made it.
+``server_close``. The standard library has two more that it does not document,
+``shutdown_request`` and ``close_request``, which end every request; we have them too.
+A list says nothing about *who* calls each method. In a synchronous server the thread
+that runs the serve loop runs every request from ``get_request`` to ``close_request``.
+A threading server runs the second half of each request, from ``finish_request`` on,
+in a new thread; a forking server runs it in a new child process, and the parent
+still closes its own copy of the connection with ``close_request``. Recording each
+call as it happens, with the thread and the process that made it, shows all of that.
+(The tests run each of these scenarios against the standard library and against us,
+and compare what the tracer saw.)
 
 How it works
 ------------
 A ``Tracer`` makes *subclasses* of your classes: ``tracer.trace_server(cls)``
-returns a class derived from ``cls`` whose hook methods first write a record and then
-call the original through ``super()``. Nothing in the package is patched, so the
-same tracer works on our servers, on the standard library's, and on any class you
-write. A traced server also traces the handler class you give it, so::
+returns a class derived from ``cls`` whose hook methods write a record, call the
+original through ``super()``, then write a second record saying how it ended.
+Nothing in either package is patched, so the same tracer works on our servers, on
+the standard library's, and on any class you write. A traced server also traces the
+handler class you give it. Here is a complete program, ``traced_echo.py``::
 
-    tracer = Tracer()
-    TracedServer = tracer.trace_server(ThreadingTCPServer)
-    with TracedServer(("127.0.0.1", 0), EchoHandler) as server:
-        ...                                  # serve some requests
-    print(tracer.timeline())
+    import socket
+    import threading
 
-Every call writes a ``call`` record on entry and a ``return`` (or ``raise``) record on
-exit, with the process id, the thread name, the nesting depth within that thread
-and a monotonic timestamp.
+    from socketserver_lit import StreamRequestHandler, ThreadingTCPServer
+    from socketserver_lit.tracing import Tracer
+
+
+    class EchoHandler(StreamRequestHandler):
+        def handle(self):
+            self.wfile.write(self.rfile.readline())
+
+
+    with Tracer() as tracer:
+        TracedServer = tracer.trace_server(ThreadingTCPServer)
+        with TracedServer(("127.0.0.1", 0), EchoHandler) as server:
+            serving = threading.Thread(target=server.serve_forever)
+            serving.start()
+            with socket.create_connection(server.server_address, timeout=5) as client:
+                client.sendall(b"hello\n")
+                with client.makefile("rb") as replies:
+                    print(replies.readline())
+            tracer.wait_for("close_request")  # the request's thread is done with it
+            server.shutdown()
+            serving.join()
+        print(tracer.timeline(hide=["service_actions"]))  # idle turns depend on timing
+
+Running it prints this (a test runs the program above and compares)::
+
+    $ python traced_echo.py
+    b'hello\n'
+     #  who                                call
+     1  main                               server_bind
+     2  main                               server_activate
+     3  thread 1 (serve_forever)           get_request
+     4  thread 1 (serve_forever)           verify_request -> True
+     5  thread 1 (serve_forever)           process_request
+     6  thread 2 (process_request_thread)  finish_request
+     7  thread 2 (process_request_thread)    setup
+     8  thread 2 (process_request_thread)    handle
+     9  thread 2 (process_request_thread)    finish
+    10  thread 2 (process_request_thread)  shutdown_request
+    11  thread 2 (process_request_thread)    close_request
+    12  main                               shutdown
+    13  main                               server_close
+
+Each record holds the process id, the thread name, the nesting depth within that
+thread and a monotonic timestamp. A call writes a ``call`` record before the method
+runs and a ``return`` (or ``raise``) record after it; a process that exits inside a
+call never writes the second one.
 
 Getting records out of forked children
 --------------------------------------
-A forked child cannot append to the parent's lists: its memory is a copy. So records
-do not go to memory at all. They go, one JSON line per ``os.write()``, to an
-anonymous temporary file opened with ``O_APPEND``, whose descriptor every forked
-child inherits. The kernel appends each write whole at the end of the file, so the
-file's order is the real order in which calls were recorded, across threads *and*
-processes, and no lock is needed. We chose a file over a pipe on purpose: a pipe
-holds only 64 KiB, and a busy child would block on a full pipe while the parent,
-waiting in ``server_close()`` for that very child, never read it: a hang. A file
-never fills up that way, so tracing can never block the server it watches. The
-parent reads whatever is new each time you ask for records.
+A forked child cannot append to the parent's lists: ``fork()`` gives the child a copy
+of the parent's memory, and what the child changes stays in its copy. So records do
+not go to memory at all. Each is one line of JSON, written with one ``os.write()`` to
+a temporary file that is opened with ``O_APPEND`` and removed from its directory at
+once (so nothing is left behind, even after a crash). Every forked child inherits the
+descriptor. With ``O_APPEND`` the kernel moves to the end of the file and writes in
+one step, so no record overwrites another (POSIX promises this); and Linux does not
+let two writes to a regular file interleave, so each record lands whole. The file's
+order is therefore the order in which the writes happened, across threads *and*
+processes, with no lock shared between them. Because a call is written before its
+method runs, a call that caused another (``process_request`` starting a thread or
+forking a child) always comes first. The tests check this on Linux with many threads
+and processes writing at once; it does not hold on NFS, where the open(2) manual warns
+that ``O_APPEND`` appends can corrupt the file.
+
+We chose a file over a pipe on purpose. A pipe holds a fixed amount (64 KiB by
+default on Linux) and a writer blocks while it is full. A busy child would block on
+a full pipe while the parent, waiting in ``server_close()`` for that very child (a
+forking server waits for its children unless ``block_on_close`` is false), was not
+reading it: a hang. A write to a file waits for no reader, so tracing cannot stall
+the server it watches that way. The parent reads whatever is new each time you ask
+for records.
 
 Keeping timelines readable and repeatable
 -----------------------------------------
-``service_actions`` runs on every turn of the ``serve_forever()`` loop, including
-once per ``poll_interval`` while idle, so how often it appears depends on timing.
-The renderers therefore *collapse* consecutive calls of it by the same thread into
-one line marked ``+`` ("one or more"; the exact count is in ``Call.repeats``),
+``service_actions`` runs on every turn of the ``serve_forever()`` loop, and an idle
+loop turns once every ``poll_interval`` seconds, so how often it appears depends on
+timing. The renderers therefore *collapse* consecutive calls of it by the same thread
+into one line marked ``+`` ("one or more"; the exact count is in ``Call.repeats``),
 and can *hide* any hook you list. Actors are named by first appearance (``main``,
 ``thread 1 (serve_forever)``, ``child 1``) rather than by raw thread names and pids,
-so the same program gives the same timeline on every run wherever its order is
-fixed by causality. Where it is not (a forked child and its parent run at the same
-time), the per-actor view (``timeline(by_actor=True)``) is still repeatable.
+so the same program gives the same timeline on every run wherever its order is fixed
+by causality, as above. Where it is not (a forked child and its parent run at the
+same time), the per-actor view (``timeline(by_actor=True)``) is still repeatable.
+
+Used the wrong way, the tracer says so at once: a class traced by a closed tracer
+refuses to run, ``trace_server()`` refuses a handler class, ``wait_for()`` refuses a
+hook name that does not exist, and ``plot()`` names the package to install.
 
 Next: ``notebooks/course/01-request-lifecycle.ipynb`` traces a synchronous, a
 threading and a forking server with this module and draws what it saw.
@@ -63,6 +124,7 @@ threading and a forking server with this module and draws what it saw.
 from __future__ import annotations
 
 import bisect
+import difflib
 import json
 import os
 import re
@@ -87,7 +149,8 @@ __all__ = [
     "Tracer",
 ]
 
-#: The server methods a traced server records, in the order a server's life uses them.
+#: The server methods a traced server records: a request's hooks in the order it calls
+#: them, then the serve loop's, the error hooks, and the two that end a server.
 SERVER_HOOKS: tuple[str, ...] = (
     "server_bind",
     "server_activate",
@@ -111,6 +174,13 @@ ALL_HOOKS: tuple[str, ...] = SERVER_HOOKS + HANDLER_HOOKS
 #: Hooks collapsed by default: they fire on every loop turn, a timing-dependent number of times.
 DEFAULT_COLLAPSE: tuple[str, ...] = ("service_actions",)
 
+# Hooks that release something (a connection, the handler's files, the serve loop, the
+# listening socket). Called after the tracer was closed, they still run before the error
+# is raised, so the mistake costs a trace, never a leaked socket or a loop left running.
+_RELEASING_HOOKS: frozenset[str] = frozenset(
+    {"finish", "shutdown_request", "close_request", "shutdown", "server_close"}
+)
+
 # The longest detail text stored in a record (an exception's type name, a returned bool).
 _MAX_DETAIL = 200
 # How much of the trace file one pread() asks for.
@@ -126,10 +196,12 @@ class TraceRecord:
     """One event as written by a traced method: a call, a return, or a raise.
 
     ``pid`` and ``thread`` say who recorded it; ``depth`` is how many traced calls that
-    thread was already inside; ``time_ns`` comes from ``time.monotonic_ns()``, a clock
-    shared by all processes on the machine. ``detail`` is the exception type for a
-    ``raise``, the value for a ``return`` of a bool (``verify_request``), and for a call
-    of ``handle_error`` the type of the exception being handled. ``owner`` is the name
+    thread was already inside; ``time_ns`` comes from ``time.monotonic_ns()``, which on
+    Linux reads ``CLOCK_MONOTONIC``, one clock for every process on the machine, so a
+    forked child's times compare with its parent's. ``detail`` is the exception type
+    for a ``raise``, the value for a ``return`` of a bool (``verify_request``), and for
+    a call of ``handle_error`` the type of the exception being handled (both packages
+    call ``handle_error`` while that exception is being handled). ``owner`` is the name
     of the class you traced. ``seq`` is the record's position in the trace.
     """
 
@@ -192,25 +264,28 @@ class Tracer:
     Create one tracer per experiment, trace your classes with ``trace_server``
     (and, for handlers used elsewhere, ``trace_handler``), run the server, then
     render with ``timeline``, ``mermaid`` or ``plot``. Close the tracer
-    (or use it in a ``with`` block) when done: it holds one file descriptor.
+    (or use it in a ``with`` block) when done, after ``server_close()``: it holds one
+    file descriptor. Once it is closed, the classes it traced refuse to run.
 
     Args:
         hooks: The hook names to record; by default all of ``ALL_HOOKS``. Leave a
             hook out to not record it at all (hiding it when rendering is usually enough).
+
+    Raises:
+        ValueError: a name in ``hooks`` is not a hook.
     """
 
     def __init__(self, *, hooks: Iterable[str] = ALL_HOOKS):
-        self.hooks: frozenset[str] = frozenset(hooks)
-        unknown = self.hooks - set(ALL_HOOKS)
-        if unknown:
-            raise ValueError(f"unknown hook names {sorted(unknown)}; choose from {list(ALL_HOOKS)}")
+        self.hooks: frozenset[str] = frozenset(_hook_names(hooks, "hooks"))
         self._home_pid = os.getpid()
         self._fd = _open_append_only_temporary_file()
         self._closer = weakref.finalize(self, os.close, self._fd)
         self._closed = False
-        # Guards the descriptor and the cache in the process that created the tracer.
-        # A forked child never takes it: it may have been copied in the locked state.
+        # Guards the descriptor and the cache. A forked child gets a fresh one (see
+        # _give_forked_children_fresh_locks): its copy may have been taken, at the moment
+        # of the fork, by a parent thread that does not exist in the child.
         self._lock = threading.Lock()
+        _LIVE_TRACERS.add(self)
         self._depth = threading.local()
         self._records: list[TraceRecord] = []
         self._read_offset = 0
@@ -225,26 +300,69 @@ class Tracer:
         in ``RequestHandlerClass`` is replaced by its traced subclass (a handler
         factory that is not a class, such as a ``functools.partial``, is left as is).
         Calling this twice with the same class returns the same subclass.
+
+        Raises:
+            TypeError: ``server_class`` is not a class, or is a request handler class.
+            RuntimeError: the tracer is closed.
         """
+        self._check_traceable(server_class, "trace_server", SERVER_HOOKS)
         return self._traced_subclass(server_class, SERVER_HOOKS, traces_its_handler=True)
 
     def trace_handler(self, handler_class: ClassT) -> ClassT:
-        """Return a subclass of ``handler_class`` that records ``setup``, ``handle``, ``finish``."""
+        """Return a subclass of ``handler_class`` that records ``setup``, ``handle``, ``finish``.
+
+        Raises:
+            TypeError: ``handler_class`` is not a class, or is a server class.
+            RuntimeError: the tracer is closed.
+        """
+        self._check_traceable(handler_class, "trace_handler", HANDLER_HOOKS)
         return self._traced_subclass(handler_class, HANDLER_HOOKS, traces_its_handler=False)
+
+    def _check_traceable(self, cls: object, method: str, hooks: tuple[str, ...]) -> None:
+        if not isinstance(cls, type):
+            raise TypeError(
+                f"{method}() takes a class, not {cls!r}: trace the class before you "
+                f"create the object, e.g. tracer.{method}(TCPServer)"
+            )
+        if self._closed:
+            raise RuntimeError(
+                f"this Tracer is closed, so {method}({cls.__name__}) could record nothing: "
+                "create a new Tracer() for a new experiment"
+            )
+        if _has_hooks(cls, hooks):
+            return
+        if method == "trace_server" and _has_hooks(cls, HANDLER_HOOKS):
+            raise TypeError(
+                f"trace_server() takes a server class, but {cls.__name__} is a request "
+                "handler class: pass the server class (a traced server traces the handler "
+                "it is given), or use trace_handler() to trace a handler alone"
+            )
+        if method == "trace_handler" and _has_hooks(cls, SERVER_HOOKS):
+            raise TypeError(
+                f"trace_handler() takes a request handler class, but {cls.__name__} is a "
+                "server class: use trace_server(), which traces its handler too"
+            )
+        raise TypeError(
+            f"{method}() found none of the hooks {', '.join(hooks)} on {cls.__name__}, "
+            "so there would be nothing to record: pass a "
+            + ("server class such as TCPServer" if hooks is SERVER_HOOKS else "handler class")
+        )
 
     def _traced_subclass(
         self, cls: ClassT, hooks: tuple[str, ...], *, traces_its_handler: bool
     ) -> ClassT:
-        if not isinstance(cls, type):
-            raise TypeError(f"expected a class to trace, got {cls!r}")
         if getattr(cls, "_socketserver_lit_tracer", None) is self:
-            return cls  # already traced by this tracer
+            return cls  # already traced by this tracer (or derived from a class it traced)
+        # A class traced by another tracer: trace what it was made from, so the other
+        # tracer (perhaps closed by now) is left out of the new class entirely.
+        cls = cls.__dict__.get("_socketserver_lit_untraced", cls)
         if cls in self._traced_classes:
             return self._traced_classes[cls]  # type: ignore[return-value]
         namespace: dict[str, Any] = {
             "__module__": cls.__module__,
             "__doc__": f"{cls.__name__}, with its hook calls recorded by a Tracer.",
             "_socketserver_lit_tracer": self,
+            "_socketserver_lit_untraced": cls,
         }
         traced = type(cls)(f"Traced{cls.__name__}", (cls,), namespace)
         for hook in hooks:
@@ -265,6 +383,10 @@ class Tracer:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
+        if self._closed:
+            if hook in _RELEASING_HOOKS:
+                method(*args, **kwargs)  # release first: the mistake must not leak a socket
+            raise self._closed_error(f"{owner}.{hook}() was called")
         depth = getattr(self._depth, "value", 0)
         call_detail = _handled_exception_name() if hook == "handle_error" else ""
         self._record(hook, "call", depth, call_detail, owner)
@@ -295,15 +417,16 @@ class Tracer:
             ).encode("utf-8")
             + b"\n"
         )
-        if os.getpid() != self._home_pid:
-            # In a forked child: the descriptor is the child's own copy, so nothing can
-            # close it under us, and the lock may be a locked copy: write directly.
-            if not self._closed:
-                _write_all(self._fd, line)
-            return
         with self._lock:
+            # Checked again under the lock: close() may have run since _call looked.
             if not self._closed:
                 _write_all(self._fd, line)
+
+    def _closed_error(self, what: str) -> RuntimeError:
+        return RuntimeError(
+            f"{what} after its Tracer was closed, so nothing can be recorded: close the "
+            "tracer only after server_close(), or trace the class again with a new Tracer()"
+        )
 
     # -- reading --------------------------------------------------------------------
 
@@ -323,7 +446,7 @@ class Tracer:
             chunks.append(chunk)
             offset += len(chunk)
         data = b"".join(chunks)
-        # A writer may be half-way through a line: take only whole lines.
+        # Only whole lines: a record that is still being written is never parsed in part.
         complete = data[: data.rfind(b"\n") + 1]
         self._read_offset += len(complete)
         for line in complete.splitlines():
@@ -351,8 +474,17 @@ class Tracer:
         order does not depend on timing.
 
         Raises:
+            ValueError: ``hook`` is not a hook, or this tracer does not record it;
+                ``event`` is not ``"call"``, ``"return"`` or ``"raise"``.
+            RuntimeError: the tracer is closed and has fewer records than asked for.
             TimeoutError: after ``timeout`` seconds, saying how many were seen.
         """
+        _check_hook_name(hook, "wait_for()")
+        if hook not in self.hooks:
+            raise ValueError(
+                f"wait_for({hook!r}) would wait in vain: this tracer does not record "
+                f"{hook!r}; add it to Tracer(hooks=...)"
+            )
         if event not in ("call", "return", "raise"):
             raise ValueError(f"event must be 'call', 'return' or 'raise', not {event!r}")
         deadline = time.monotonic() + timeout
@@ -360,10 +492,16 @@ class Tracer:
             seen = sum(1 for r in self.records() if r.hook == hook and r.event == event)
             if seen >= count:
                 return
+            if self._closed:
+                raise RuntimeError(
+                    f"wait_for({hook!r}) would wait in vain: the tracer is closed, so no "
+                    f"new records can arrive ({seen} of {count} seen); wait before close()"
+                )
             if time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"waited {timeout} s for {count} {event} record(s) of {hook!r} but saw "
-                    f"{seen}; is the hook traced, and did the client really connect?"
+                    f"{seen}: did the client really connect, and is the server's class "
+                    "traced by this tracer?"
                 )
             time.sleep(_WAIT_POLL_SECONDS)
 
@@ -378,8 +516,14 @@ class Tracer:
             hide: Hook names to leave out.
             collapse: Hook names whose consecutive calls by one actor become a single
                 ``Call`` (its ``repeats`` says how many); default ``service_actions``.
+
+        Raises:
+            ValueError: a name in ``hide`` or ``collapse`` is not a hook.
+            TypeError: ``hide`` or ``collapse`` is a single string, not a list of names.
         """
-        return _build_calls(self.records(), self._home_pid, set(hide), set(collapse))
+        hidden = set(_hook_names(hide, "hide"))
+        collapsed = set(_hook_names(collapse, "collapse"))
+        return _build_calls(self.records(), self._home_pid, hidden, collapsed)
 
     def hooks_by_actor(
         self, *, hide: Iterable[str] = (), collapse: Iterable[str] = DEFAULT_COLLAPSE
@@ -414,8 +558,9 @@ class Tracer:
     ) -> str:
         """Render the calls as a mermaid ``sequenceDiagram``: one lifeline per actor.
 
-        A call that made nested calls gets an activation bar, which ends at that
-        actor's next call at the same depth or above.
+        A call that made nested calls gets an activation bar, which ends where the call
+        returned; a call whose return was never recorded keeps its bar until that actor's
+        next call at the same depth or above.
         """
         return _render_mermaid(self.calls(hide=hide, collapse=collapse))
 
@@ -436,9 +581,15 @@ class Tracer:
                 uses real elapsed milliseconds.
             ax: The axes to draw on; a new figure is made if omitted.
             title: A title for the axes.
+
+        Raises:
+            ValueError: ``clock`` is neither ``"order"`` nor ``"time"``.
+            ModuleNotFoundError: matplotlib is not installed (the message says how to
+                install it); ``timeline`` and ``mermaid`` need nothing beyond the stdlib.
         """
         if clock not in ("order", "time"):
             raise ValueError(f"clock must be 'order' or 'time', not {clock!r}")
+        _require_matplotlib()
         calls = self.calls(hide=hide, collapse=collapse)
         return _plot_calls(calls, clock=clock, ax=ax, title=title)
 
@@ -450,13 +601,19 @@ class Tracer:
         return self._closed
 
     def close(self) -> None:
-        """Read the last records, then release the trace file. Safe to call twice."""
+        """Read the last records, then release the trace file. Safe to call twice.
+
+        From then on the classes this tracer made refuse to run (``RuntimeError``): a
+        hook that releases something (``shutdown_request``, ``close_request``,
+        ``finish``, ``shutdown``, ``server_close``) still runs first.
+        """
         with self._lock:
             if self._closed:
                 return
             self._read_new_records()
             self._closed = True
             self._closer()
+        _LIVE_TRACERS.discard(self)
 
     def __enter__(self) -> Tracer:
         return self
@@ -465,8 +622,57 @@ class Tracer:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<Tracer {state}, {len(self._records)} records read>"
+        with self._lock:
+            self._read_new_records()
+            count = len(self._records)
+        return f"<Tracer {'closed' if self._closed else 'open'}, {count} records>"
+
+
+# Every open tracer in this process, so a forked child can give each a fresh lock.
+_LIVE_TRACERS: weakref.WeakSet[Tracer] = weakref.WeakSet()
+
+
+def _give_forked_children_fresh_locks() -> None:
+    """Run in a forked child: replace each tracer's lock with a new, unlocked one.
+
+    ``fork()`` copies only the thread that called it, but it copies every lock as it
+    was: a lock some other thread of the parent held at that moment stays held in the
+    child, by a thread the child does not have, and the child's first record would
+    wait for it forever.
+    """
+    for tracer in list(_LIVE_TRACERS):
+        tracer._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; where fork() does not exist, neither do children
+    os.register_at_fork(after_in_child=_give_forked_children_fresh_locks)
+
+
+def _hook_names(names: Iterable[str], argument: str) -> list[str]:
+    """Return ``names`` as a list after checking each is a hook; explain any mistake."""
+    if isinstance(names, str):
+        raise TypeError(
+            f"{argument} takes a list of hook names, not a single string: "
+            f"write {argument}=[{names!r}]"
+        )
+    checked = list(names)
+    for name in checked:
+        _check_hook_name(name, argument)
+    return checked
+
+
+def _check_hook_name(name: str, where: str) -> None:
+    if name in ALL_HOOKS:
+        return
+    guesses = difflib.get_close_matches(str(name), ALL_HOOKS, n=1)
+    guess = f"did you mean {guesses[0]!r}? " if guesses else ""
+    raise ValueError(
+        f"{where}: {name!r} is not a hook; {guess}the hooks are {', '.join(ALL_HOOKS)}"
+    )
+
+
+def _has_hooks(cls: type, hooks: Iterable[str]) -> bool:
+    return any(callable(getattr(cls, hook, None)) for hook in hooks)
 
 
 # -- building traced classes -------------------------------------------------------------
@@ -485,14 +691,22 @@ def _traced_method(tracer: Tracer, traced_class: type, hook: str, owner: str) ->
 
 
 def _traced_server_init(tracer: Tracer, traced_class: type) -> Callable[..., None]:
-    """The constructor of a traced server: construct as usual, then trace the handler class."""
+    """The constructor of a traced server: construct as usual, then trace the handler class.
+
+    With the tracer closed it refuses before the server binds, so nothing is left open.
+    """
 
     def traced_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        if tracer.closed:
+            raise tracer._closed_error(f"{traced_class.__name__}(...) was created")
         parent = super(traced_class, self)
         parent.__init__(*args, **kwargs)  # type: ignore[misc]  # the server's own __init__
         handler = getattr(self, "RequestHandlerClass", None)
-        if isinstance(handler, type):
-            self.RequestHandlerClass = tracer.trace_handler(handler)
+        # Only a class with handler hooks: anything else is a factory we cannot subclass.
+        if isinstance(handler, type) and _has_hooks(handler, HANDLER_HOOKS):
+            self.RequestHandlerClass = tracer._traced_subclass(
+                handler, HANDLER_HOOKS, traces_its_handler=False
+            )
 
     traced_init.__name__ = "__init__"
     traced_init.__qualname__ = f"{traced_class.__qualname__}.__init__"
@@ -504,14 +718,30 @@ def _handled_exception_name() -> str:
     return type(error).__name__ if error is not None else ""
 
 
+def _require_matplotlib() -> None:
+    """Raise a ModuleNotFoundError that says what to install if matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ModuleNotFoundError as missing:
+        if missing.name != "matplotlib":
+            raise  # matplotlib is there but broken: its own error says more than we could
+        raise ModuleNotFoundError(
+            "Tracer.plot() draws with matplotlib, which is not installed: run "
+            "`pip install matplotlib` (the `notebooks` extra of socketserver-lit includes "
+            "it), or use timeline() or mermaid(), which need only the standard library",
+            name="matplotlib",
+        ) from None
+
+
 # -- the trace file ------------------------------------------------------------------------
 
 
 def _open_append_only_temporary_file() -> int:
-    """Open a fresh temporary file for appending and unlink it at once.
+    """Open a fresh temporary file for appending and remove its name at once.
 
-    Unlinked, it disappears by itself when the last process holding it exits, so a
-    crash leaves nothing behind in the temporary directory.
+    From then on the file has no name in the temporary directory, so nothing of it is
+    left there, even if the process is killed: it is reached only through the
+    descriptor, which forked children inherit.
     """
     descriptor, path = tempfile.mkstemp(prefix="socketserver-lit-trace-")
     try:
@@ -523,7 +753,8 @@ def _open_append_only_temporary_file() -> int:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    # One write() is one append; the loop only matters if the disk is nearly full.
+    # One record, one write(). os.write() may write less than asked (a full disk, a
+    # file-size limit): then the rest follows, and another writer may come in between.
     while data:
         written = os.write(fd, data)
         data = data[written:]

@@ -9,17 +9,31 @@ sequence, which is fixed.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import re
+import signal
 import socket
 import socketserver as stdlib_socketserver
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
+from server_support import open_descriptor_count
 
 import socketserver_lit as socketserver
+from socketserver_lit import tracing
 from socketserver_lit.tracing import ALL_HOOKS, HANDLER_HOOKS, SERVER_HOOKS, Tracer
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Long enough that an idle serve loop never ticks during a test: our shutdown() wakes
 # the loop at once, so service_actions runs exactly once per handled request.
@@ -373,19 +387,6 @@ def test_hooks_can_be_left_out_when_recording() -> None:
         assert [c.hook for c in handler_only.calls()] == ["setup", "handle", "finish"]
 
 
-def test_bad_arguments_are_explained() -> None:
-    with pytest.raises(ValueError, match="unknown hook names"):
-        Tracer(hooks=["handle", "hadnle"])
-    with Tracer() as tracer:
-        unbound = socketserver.TCPServer(("127.0.0.1", 0), UpperHandler, bind_and_activate=False)
-        with unbound, pytest.raises(TypeError, match="expected a class"):
-            tracer.trace_server(unbound)
-        with pytest.raises(ValueError, match="clock"):
-            tracer.plot(clock="sundial")
-        with pytest.raises(TimeoutError, match="'handle'"):
-            tracer.wait_for("handle", timeout=0.01)
-
-
 def test_many_threads_write_whole_records(tracer: Tracer) -> None:
     server = traced_server(tracer, socketserver.TCPServer)
     per_thread = 300
@@ -418,9 +419,6 @@ def test_close_releases_the_file_and_keeps_what_was_read() -> None:
     with pytest.raises(OSError):
         os.fstat(descriptor)
     assert [c.hook for c in tracer.calls()] == ["server_bind", "server_activate", "server_close"]
-    with server_class(("127.0.0.1", 0), UpperHandler):
-        pass  # recording after close is silently skipped, never written to a stale descriptor
-    assert len(tracer.calls()) == 3
 
 
 def test_plot_draws_one_bar_per_call(tracer: Tracer) -> None:
@@ -448,3 +446,457 @@ def test_plot_draws_one_bar_per_call(tracer: Tracer) -> None:
 def test_hook_lists_cover_the_documented_hooks() -> None:
     assert set(ALL_HOOKS) == set(SERVER_HOOKS) | set(HANDLER_HOOKS)
     assert len(ALL_HOOKS) == 16
+
+
+# -- the example in the module docstring (and so on the reference and literate pages) ------
+
+
+def literal_blocks(docstring: str) -> list[tuple[str, str]]:
+    """Each reST literal block of a docstring: (the line that introduces it, its dedented text)."""
+    lines = docstring.splitlines()
+    blocks = []
+    for number, line in enumerate(lines):
+        if not line.rstrip().endswith("::"):
+            continue
+        body = []
+        for following in lines[number + 1 :]:
+            if following.strip() and not following.startswith(" "):
+                break
+            body.append(following)
+        blocks.append((line, textwrap.dedent("\n".join(body)).strip("\n")))
+    return blocks
+
+
+def test_the_module_example_is_a_complete_program_that_prints_what_the_docstring_shows(
+    tmp_path: Path,
+) -> None:
+    blocks = literal_blocks(tracing.__doc__ or "")
+    [program] = [text for intro, text in blocks if "``traced_echo.py``" in intro]
+    [transcript] = [text for _intro, text in blocks if text.startswith("$ python traced_echo.py")]
+    (tmp_path / "traced_echo.py").write_text(program + "\n")
+
+    result = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", "traced_echo.py"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS * 3,
+    )
+
+    assert result.stderr == ""
+    assert result.returncode == 0
+    assert result.stdout.rstrip("\n") == transcript.split("\n", 1)[1]
+
+
+def test_the_notebook_named_in_the_essay_traces_three_server_types_and_draws_them() -> None:
+    [path] = re.findall(r"Next: ``(notebooks/[^`]+\.ipynb)``", tracing.__doc__ or "")
+    notebook = json.loads((ROOT / path).read_text())
+    code = "\n".join(
+        "".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"
+    )
+    assert "trace_server(" in code
+    for server_class in ("TCPServer", "ThreadingTCPServer", "ForkingTCPServer"):
+        assert f"run_traced({server_class}" in code
+    assert ".plot(" in code
+
+
+# -- used the wrong way: each mistake fails at once, with a sentence saying what to do ------
+
+
+def test_a_class_traced_by_a_closed_tracer_refuses_to_create_a_server(
+    no_leaked_descriptors: None,
+) -> None:
+    with Tracer() as tracer:
+        server_class = tracer.trace_server(socketserver.TCPServer)
+    with pytest.raises(RuntimeError, match=r"Tracer was closed.*new Tracer\(\)"):
+        server_class(("127.0.0.1", 0), UpperHandler)
+
+
+def test_a_server_refuses_to_take_a_request_after_its_tracer_is_closed() -> None:
+    tracer = Tracer()
+    server = traced_server(tracer, socketserver.TCPServer)
+    try:
+        with socket.create_connection(server.server_address, timeout=WAIT_SECONDS):
+            tracer.close()
+            with pytest.raises(RuntimeError, match=r"get_request\(\) was called after its Tracer"):
+                server.handle_request()
+            server.socket.settimeout(WAIT_SECONDS)
+            waiting, _address = server.socket.accept()  # the refused call took nothing
+            waiting.close()
+    finally:
+        server.socket.close()
+
+
+def test_hooks_that_release_something_still_run_after_the_tracer_is_closed() -> None:
+    tracer = Tracer()
+    server = traced_server(tracer, socketserver.TCPServer)
+    tracer.close()
+    with pytest.raises(RuntimeError, match=r"server_close\(\) was called after its Tracer"):
+        server.server_close()
+    assert server.socket.fileno() == -1  # closed all the same
+
+
+@pytest.mark.parametrize("package", [stdlib_socketserver, socketserver], ids=["stdlib", "lit"])
+def test_a_serve_loop_stops_with_the_error_once_its_tracer_is_closed(
+    package: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    died_with: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda hook: died_with.append(hook.exc_value))
+    tracer = Tracer()
+    server = tracer.trace_server(package.TCPServer)(("127.0.0.1", 0), UpperHandler)
+    try:
+        loop = threading.Thread(target=server.serve_forever, args=(0.01,))
+        loop.start()
+        tracer.wait_for("service_actions")
+        tracer.close()
+        loop.join(WAIT_SECONDS)
+        assert not loop.is_alive()
+        with pytest.raises(RuntimeError, match="shutdown\\(\\) was called after its Tracer"):
+            server.shutdown()  # it still runs, and returns at once: the loop is over
+        with pytest.raises(RuntimeError, match="server_close\\(\\) was called after its Tracer"):
+            server.server_close()
+        assert server.socket.fileno() == -1
+    finally:
+        server.socket.close()
+    [error] = died_with
+    assert "TCPServer.service_actions() was called after its Tracer was closed" in str(error)
+
+
+def test_a_handler_traced_by_a_closed_tracer_refuses_to_handle() -> None:
+    with Tracer() as tracer:
+        handler_class = tracer.trace_handler(UpperHandler)
+    reported: list[BaseException | None] = []
+
+    class ReportingServer(socketserver.TCPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            reported.append(sys.exc_info()[1])
+
+    with ReportingServer(("127.0.0.1", 0), handler_class) as server:
+        with socket.create_connection(server.server_address, timeout=WAIT_SECONDS) as client:
+            server.handle_request()
+            assert client.recv(100) == b""  # the server closed the request as for any error
+    [error] = reported
+    assert "UpperHandler.setup() was called after its Tracer was closed" in str(error)
+
+
+def test_a_closed_tracer_refuses_to_trace() -> None:
+    tracer = Tracer()
+    tracer.close()
+    with pytest.raises(RuntimeError, match=r"closed.*create a new Tracer\(\)"):
+        tracer.trace_server(socketserver.TCPServer)
+    with pytest.raises(RuntimeError, match=r"closed.*create a new Tracer\(\)"):
+        tracer.trace_handler(UpperHandler)
+
+
+def test_a_class_traced_by_a_closed_tracer_can_be_traced_again_by_a_new_one() -> None:
+    with Tracer() as old:
+        old_class = old.trace_server(socketserver.TCPServer)
+    with Tracer() as new:
+        new_class = new.trace_server(old_class)
+        assert new_class is new.trace_server(socketserver.TCPServer)
+        with new_class(("127.0.0.1", 0), UpperHandler):
+            pass
+        assert [c.hook for c in new.calls()] == ["server_bind", "server_activate", "server_close"]
+
+
+@pytest.mark.parametrize(
+    "handler_class", [UpperHandler, stdlib_socketserver.StreamRequestHandler], ids=["lit", "stdlib"]
+)
+def test_trace_server_refuses_a_handler_class_and_says_what_to_pass(
+    tracer: Tracer, handler_class: type
+) -> None:
+    with pytest.raises(TypeError, match=r"is a request handler class: pass the server class"):
+        tracer.trace_server(handler_class)
+
+
+def test_trace_handler_refuses_a_server_class(tracer: Tracer) -> None:
+    with pytest.raises(TypeError, match=r"TCPServer is a server class: use trace_server\(\)"):
+        tracer.trace_handler(socketserver.TCPServer)
+
+
+def test_trace_server_refuses_a_server_object_and_says_to_trace_its_class(tracer: Tracer) -> None:
+    unbound = socketserver.TCPServer(("127.0.0.1", 0), UpperHandler, bind_and_activate=False)
+    with unbound, pytest.raises(TypeError, match=r"takes a class.*before you create the object"):
+        tracer.trace_server(unbound)
+
+
+def test_trace_server_refuses_a_class_with_no_hooks(tracer: Tracer) -> None:
+    with pytest.raises(TypeError, match="found none of the hooks server_bind"):
+        tracer.trace_server(dict)
+
+
+def test_a_handler_factory_that_is_not_a_class_is_left_as_it_is(tracer: Tracer) -> None:
+    factory = functools.partial(UpperHandler)
+    with tracer.trace_server(socketserver.TCPServer)(("127.0.0.1", 0), factory) as server:
+        assert server.RequestHandlerClass is factory
+
+
+def test_wait_for_refuses_a_hook_that_does_not_exist_and_suggests_one(tracer: Tracer) -> None:
+    with pytest.raises(ValueError, match="'handel' is not a hook; did you mean 'handle'"):
+        tracer.wait_for("handel", timeout=WAIT_SECONDS)
+
+
+def test_wait_for_refuses_a_hook_the_tracer_does_not_record() -> None:
+    with Tracer(hooks=["handle"]) as tracer:
+        with pytest.raises(ValueError, match=r"does not record 'setup'; add it to Tracer\(hooks"):
+            tracer.wait_for("setup", timeout=WAIT_SECONDS)
+
+
+def test_wait_for_on_a_closed_tracer_returns_if_the_records_are_there_else_fails_at_once() -> None:
+    tracer = Tracer()
+    with tracer.trace_server(socketserver.TCPServer)(("127.0.0.1", 0), UpperHandler):
+        pass
+    tracer.close()
+    tracer.wait_for("server_close", timeout=WAIT_SECONDS)
+    with pytest.raises(RuntimeError, match=r"closed, so no new records can arrive \(1 of 2 seen\)"):
+        tracer.wait_for("server_close", 2, timeout=WAIT_SECONDS)
+
+
+def test_wait_for_times_out_saying_how_many_it_saw(tracer: Tracer) -> None:
+    with pytest.raises(TimeoutError, match="record\\(s\\) of 'handle' but saw 0"):
+        tracer.wait_for("handle", timeout=0.01)
+
+
+def test_wait_for_refuses_an_unknown_event(tracer: Tracer) -> None:
+    with pytest.raises(ValueError, match="event must be"):
+        tracer.wait_for("handle", event="finish")
+
+
+def test_unknown_hook_names_are_refused_when_recording_and_rendering(tracer: Tracer) -> None:
+    with pytest.raises(ValueError, match="hooks: 'hadnle' is not a hook; did you mean 'handle'"):
+        Tracer(hooks=["handle", "hadnle"])
+    with pytest.raises(ValueError, match="hide: 'service_action' is not a hook"):
+        tracer.timeline(hide=["service_action"])
+    with pytest.raises(ValueError, match="collapse: 'sevrice_actions' is not a hook"):
+        tracer.calls(collapse=["sevrice_actions"])
+
+
+def test_a_single_hook_name_in_place_of_a_list_is_refused(tracer: Tracer) -> None:
+    with pytest.raises(TypeError, match=r"write hide=\['service_actions'\]"):
+        tracer.timeline(hide="service_actions")
+
+
+def test_plot_refuses_an_unknown_clock(tracer: Tracer) -> None:
+    with pytest.raises(ValueError, match="clock must be 'order' or 'time', not 'sundial'"):
+        tracer.plot(clock="sundial")
+
+
+def test_plot_without_matplotlib_says_to_pip_install_it(
+    tracer: Tracer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    with pytest.raises(ModuleNotFoundError, match="`pip install matplotlib`") as raised:
+        tracer.plot()
+    assert raised.value.name == "matplotlib"
+    assert "timeline() or mermaid()" in str(raised.value)
+
+
+def test_the_extra_named_in_the_plot_error_installs_matplotlib(
+    tracer: Tracer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ModuleNotFoundError) as raised:
+        tracer.plot()
+    [extra] = re.findall(r"the `([\w-]+)` extra of socketserver-lit", str(raised.value))
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    [section] = re.findall(
+        r"^\[project\.optional-dependencies\]\n(.*?)(?=^\[)", pyproject, re.M | re.S
+    )
+    [requirements] = re.findall(rf"^{re.escape(extra)} = \[(.*?)^\]", section, re.M | re.S)
+    assert re.search(r'^\s*"matplotlib\b', requirements, re.M)
+
+
+def test_repr_counts_every_record_written_so_far(tracer: Tracer) -> None:
+    with tracer.trace_server(socketserver.TCPServer)(("127.0.0.1", 0), UpperHandler):
+        pass
+    assert repr(tracer) == "<Tracer open, 6 records>"
+    tracer.close()
+    assert repr(tracer) == "<Tracer closed, 6 records>"
+
+
+# -- what the essay and the docstrings say about our code --------------------------------
+
+
+def test_each_record_is_one_line_written_with_one_write(
+    tracer: Tracer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[bytes] = []
+    real_write = os.write
+
+    def remembering_write(fd: int, data: bytes) -> int:
+        if fd == tracer._fd:
+            writes.append(bytes(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", remembering_write)
+    with tracer.trace_server(socketserver.TCPServer)(("127.0.0.1", 0), UpperHandler):
+        pass
+    monkeypatch.undo()
+    assert len(writes) == len(tracer.records()) == 6
+    assert all(data.count(b"\n") == 1 and data.endswith(b"\n") for data in writes)
+
+
+def test_records_say_who_how_deep_and_when(tracer: Tracer) -> None:
+    before = time.monotonic_ns()
+    with serving(traced_server(tracer, socketserver.TCPServer)) as server:
+        ask(server.server_address, "hi")
+        tracer.wait_for("service_actions")
+    after = time.monotonic_ns()
+
+    records = tracer.records()
+    assert {r.pid for r in records} == {os.getpid()}
+    [serving_thread] = {r.thread for r in records} - {"MainThread"}
+    assert serving_thread.endswith(" (serve_forever)")
+    for thread in ("MainThread", serving_thread):
+        times = [r.time_ns for r in records if r.thread == thread]
+        assert times == sorted(times)
+    assert before <= min(r.time_ns for r in records) <= max(r.time_ns for r in records) <= after
+    handle = [r for r in records if r.hook == "handle"]
+    assert [(r.event, r.depth) for r in handle] == [("call", 2), ("return", 2)]
+    assert {r.owner for r in records if r.hook in HANDLER_HOOKS} == {"UpperHandler"}
+    assert {r.owner for r in records if r.hook in SERVER_HOOKS} == {"QuietTCPServer"}
+
+
+def test_a_tracer_holds_one_file_descriptor() -> None:
+    before = open_descriptor_count()
+    tracer = Tracer()
+    assert open_descriptor_count() == before + 1
+    tracer.close()
+    assert open_descriptor_count() == before
+
+
+def test_the_trace_file_has_no_name_even_while_the_tracer_is_open(tracer: Tracer) -> None:
+    assert os.fstat(tracer._fd).st_nlink == 0
+
+
+def test_a_killed_process_leaves_no_trace_file_behind(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from socketserver_lit.tracing import Tracer\n"
+        "tracer = Tracer()\n"
+        "print(tracer._fd, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    environment = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=environment,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    ) as process:
+        try:
+            descriptor = int(process.stdout.readline())  # type: ignore[union-attr]
+            opened = os.readlink(f"/proc/{process.pid}/fd/{descriptor}")
+        finally:
+            process.kill()
+    assert opened.startswith(str(tmp_path / "socketserver-lit-trace-"))
+    assert opened.endswith(" (deleted)")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_record_still_being_written_is_not_read_until_its_line_is_complete(
+    tracer: Tracer,
+) -> None:
+    line = json.dumps(["handle", "call", os.getpid(), "MainThread", 0, 1, "", "X"]).encode()
+    os.write(tracer._fd, line[:10])
+    assert tracer.records() == []
+    os.write(tracer._fd, line[10:] + b"\n")
+    assert [(r.hook, r.event) for r in tracer.records()] == [("handle", "call")]
+
+
+@pytest.mark.fork
+def test_a_forked_child_can_read_records_even_if_the_lock_was_held_at_the_fork(
+    tracer: Tracer,
+) -> None:
+    with tracer.trace_server(socketserver.TCPServer)(("127.0.0.1", 0), UpperHandler):
+        pass
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with tracer._lock:
+            holding.set()
+            release.wait(WAIT_SECONDS)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    try:
+        assert holding.wait(WAIT_SECONDS)
+        child = os.fork()
+        if child == 0:  # pragma: no cover  (runs in the child)
+            exit_code = 1
+            try:
+                signal.alarm(int(WAIT_SECONDS))  # a hang here kills the child: the test fails
+                exit_code = 0 if len(tracer.records()) == 6 else 2
+            finally:
+                os._exit(exit_code)
+    finally:
+        release.set()
+        holder.join(WAIT_SECONDS)
+    _pid, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.fork
+def test_a_child_that_exits_inside_a_call_leaves_that_call_without_an_end(tracer: Tracer) -> None:
+    class LeavingHandler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(100)  # read the request, so closing sends no reset
+            self.request.sendall(b"bye\n")
+            os._exit(0)
+
+    with serving(traced_server(tracer, socketserver.ForkingTCPServer, LeavingHandler)) as server:
+        assert ask(server.server_address, "hi") == b"bye\n"
+        tracer.wait_for("handle", event="call")
+        tracer.wait_for("close_request")  # the parent's own copy
+
+    [handle] = [c for c in tracer.calls() if c.hook == "handle"]
+    assert handle.actor == "child 1"
+    assert handle.end_ns is None and handle.end_seq is None
+    assert handle.outcome == ""
+
+
+@pytest.mark.fork
+def test_forking_by_actor_timeline_is_the_same_every_run(tracer: Tracer) -> None:
+    timelines = []
+    for _run in range(3):
+        tracer.clear()
+        with serving(traced_server(tracer, socketserver.ForkingTCPServer)) as server:
+            for done in (1, 2):
+                ask(server.server_address, "hi")
+                tracer.wait_for("shutdown_request", done)
+        timelines.append(tracer.timeline(by_actor=True, hide=["service_actions"]))
+    assert timelines[0] == timelines[1] == timelines[2]
+    assert "child 2:\n    finish_request\n" in timelines[0]
+
+
+def test_mermaid_bar_ends_where_the_call_returned(tracer: Tracer) -> None:
+    with serving(traced_server(tracer, socketserver.TCPServer)) as server:
+        ask(server.server_address, "hi")
+        tracer.wait_for("service_actions")
+
+    lines = tracer.mermaid().splitlines()
+    first = lines.index("    A2->>+A2: process_request")
+    assert lines[first : lines.index("    A2->>A2: service_actions+") + 1] == [
+        "    A2->>+A2: process_request",
+        "    A2->>+A2: finish_request",
+        "    A2->>A2: setup",
+        "    A2->>A2: handle",
+        "    A2->>A2: finish",
+        "    deactivate A2",  # finish_request returned
+        "    A2->>+A2: shutdown_request",
+        "    A2->>A2: close_request",
+        "    deactivate A2",  # shutdown_request returned
+        "    deactivate A2",  # process_request returned
+        "    A2->>A2: service_actions+",
+    ]
+
+
+def test_a_process_that_is_not_the_tracer_s_is_named_a_child() -> None:
+    namer = tracing._ActorNamer(home_pid=1)
+    assert namer(1, "MainThread") == "main"
+    assert namer(1, "Thread-7 (serve_forever)") == "thread 1 (serve_forever)"
+    assert namer(1, "pool-worker") == "thread 2 (pool-worker)"
+    assert namer(5, "MainThread") == "child 1"
+    assert namer(5, "Thread-1 (work)") == "child 1 thread 2"
+    assert namer(9, "MainThread") == "child 2"
