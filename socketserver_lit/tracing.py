@@ -82,32 +82,32 @@ A forked child cannot append to the parent's lists: ``fork()`` gives the child a
 of the parent's memory, and what the child changes stays in its copy. So records do
 not go to memory at all. Each is one line of JSON, written with one ``os.write()`` to
 a temporary file that is opened with ``O_APPEND`` and removed from its directory at
-once (so nothing is left behind, even after a crash). Every forked child inherits the
-descriptor. With ``O_APPEND`` the kernel moves to the end of the file and writes in
-one step, so no record overwrites another (POSIX promises this); and Linux does not
-let two writes to a regular file interleave, so each record lands whole. The file's
-order is therefore the order in which the writes happened, across threads *and*
-processes, with no lock shared between them. Because a call is written before its
-method runs, a call that caused another (``process_request`` starting a thread or
-forking a child) always comes first. The tests check this on Linux with many threads
-and processes writing at once; it does not hold on NFS, where the open(2) manual warns
-that ``O_APPEND`` appends can corrupt the file.
+once (so nothing is left behind, even if the process is killed). Every forked child
+inherits the descriptor. With ``O_APPEND`` the kernel moves to the end of the file and
+writes in one step, so no record overwrites another (POSIX promises this), and Linux
+does not let two writes to a regular file interleave, so each record lands whole. The
+file's order is therefore the order in which the writes happened, across threads
+*and* processes, with no lock shared between processes. Because a call is written
+before its method runs, a call that caused another (``process_request`` starting a
+thread or forking a child) always comes first. The tests check this on Linux, with
+threads and processes writing at once; it does not hold on NFS, where the open(2)
+manual warns that ``O_APPEND`` appends can corrupt the file.
 
-We chose a file over a pipe on purpose. A pipe holds a fixed amount (64 KiB by
-default on Linux) and a writer blocks while it is full. A busy child would block on
-a full pipe while the parent, waiting in ``server_close()`` for that very child (a
-forking server waits for its children unless ``block_on_close`` is false), was not
-reading it: a hang. A write to a file waits for no reader, so tracing cannot stall
-the server it watches that way. The parent reads whatever is new each time you ask
-for records.
+We chose a file over a pipe on purpose. A pipe holds a fixed amount (on Linux, 16
+pages by default: 64 KiB with the usual 4 KiB pages) and a writer blocks while it is
+full. A busy child would block on a full pipe while the parent, waiting in
+``server_close()`` for that very child (a forking server waits for its children
+unless ``block_on_close`` is false), was not reading it: a hang. A write to a file
+waits for no reader, so tracing cannot stall the server it watches that way. The
+parent reads whatever is new each time you ask for records.
 
 Keeping timelines readable and repeatable
 -----------------------------------------
-``service_actions`` runs on every turn of the ``serve_forever()`` loop, and an idle
-loop turns once every ``poll_interval`` seconds, so how often it appears depends on
-timing. The renderers therefore *collapse* consecutive calls of it by the same thread
-into one line marked ``+`` ("one or more"; the exact count is in ``Call.repeats``),
-and can *hide* any hook you list. Actors are named by first appearance (``main``,
+``service_actions`` runs on every turn of the ``serve_forever()`` loop, idle turns
+included, so how often it appears depends on timing (on ``poll_interval`` and on when
+requests arrive). The renderers therefore *collapse* consecutive calls of it by the
+same thread into one line marked ``+`` ("one or more"; the exact count is in
+``Call.repeats``), and can *hide* any hook you list. Actors are named by first appearance (``main``,
 ``thread 1 (serve_forever)``, ``child 1``) rather than by raw thread names and pids,
 so the same program gives the same timeline on every run wherever its order is fixed
 by causality, as above. Where it is not (a forked child and its parent run at the

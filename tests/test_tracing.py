@@ -219,6 +219,7 @@ def test_a_chatty_child_never_blocks_on_the_trace(tracer: Tracer) -> None:
 
     verified = [c for c in tracer.calls() if c.hook == "verify_request" and c.actor == "child 1"]
     assert len(verified) == calls_in_child
+    assert os.fstat(tracer._fd).st_size > 64 * 1024  # more than a Linux pipe holds by default
     assert all(call.outcome == "-> True" for call in verified)
 
 
@@ -900,3 +901,28 @@ def test_a_process_that_is_not_the_tracer_s_is_named_a_child() -> None:
     assert namer(5, "MainThread") == "child 1"
     assert namer(5, "Thread-1 (work)") == "child 1 thread 2"
     assert namer(9, "MainThread") == "child 2"
+
+
+@pytest.mark.parametrize(
+    "server_class",
+    [
+        socketserver.ThreadingTCPServer,
+        pytest.param(socketserver.ForkingTCPServer, marks=pytest.mark.fork),
+    ],
+    ids=["thread", "child"],
+)
+def test_a_call_comes_before_every_record_of_the_thread_or_child_it_started(
+    tracer: Tracer, server_class: type
+) -> None:
+    with serving(traced_server(tracer, server_class)) as server:
+        for done in (1, 2):
+            ask(server.server_address, "hi")
+            tracer.wait_for("shutdown_request", done)
+
+    records = tracer.records()
+    starters = [r for r in records if r.hook == "process_request" and r.event == "call"]
+    started_actors = list(dict.fromkeys(r.actor for r in records if r.hook == "finish_request"))
+    assert len(starters) == len(started_actors) == 2
+    for starter, actor in zip(starters, started_actors, strict=True):
+        assert starter.actor != actor
+        assert all(starter.seq < r.seq for r in records if r.actor == actor)
