@@ -149,8 +149,9 @@ __all__ = [
     "Tracer",
 ]
 
-#: The server methods a traced server records: a request's hooks in the order it calls
-#: them, then the serve loop's, the error hooks, and the two that end a server.
+#: The server methods a traced server records: the two its constructor calls, a request's
+#: in the order it calls them, three that run when something happens (a turn of the serve
+#: loop, a timeout, an error), and the two that end a server.
 SERVER_HOOKS: tuple[str, ...] = (
     "server_bind",
     "server_activate",
@@ -176,7 +177,8 @@ DEFAULT_COLLAPSE: tuple[str, ...] = ("service_actions",)
 
 # Hooks that release something (a connection, the handler's files, the serve loop, the
 # listening socket). Called after the tracer was closed, they still run before the error
-# is raised, so the mistake costs a trace, never a leaked socket or a loop left running.
+# is raised, so a tracer closed too early does not also leave a socket open or a loop
+# running.
 _RELEASING_HOOKS: frozenset[str] = frozenset(
     {"finish", "shutdown_request", "close_request", "shutdown", "server_close"}
 )
@@ -847,8 +849,9 @@ class _ActorNamer:
 
     In the tracing process: ``main`` for the main thread, ``thread 1 (serve_forever)``
     and so on for the others (the part in brackets is the thread's target, or its
-    name if you gave it one). Any other process is a forked child: ``child 1``,
-    ``child 2``; a second thread inside one child is ``child 1 thread 2``.
+    name if you gave it one). Any other process got the trace file by being forked
+    from it, directly or not: ``child 1``, ``child 2``; a second thread inside one
+    child is ``child 1 thread 2``.
     """
 
     def __init__(self, home_pid: int):
@@ -907,7 +910,8 @@ def _render_by_actor(calls: list[Call]) -> str:
     return "\n".join(f"{actor}:\n" + "\n".join(lines) for actor, lines in blocks.items())
 
 
-# Mermaid treats "#" and ";" specially in message text; keep labels to plain characters.
+# Mermaid gives "#" (an entity code such as "#9829;", per its sequence diagram syntax page)
+# and ";" (a statement separator) meanings of their own: keep labels to plain characters.
 _MERMAID_UNSAFE = re.compile(r"[^\w .,()+\-<>=/]")
 
 
@@ -993,7 +997,8 @@ def _plot_calls(calls: list[Call], *, clock: str, ax: Axes | None, title: str | 
         _figure, ax = plt.subplots(figsize=(width, height), layout="constrained")
     spans = _vertical_spans(calls, clock)
     lowest = max((bottom for _top, bottom in spans), default=1.0)
-    # In real time many calls start within microseconds: label only those with room.
+    # In real time, calls can start too close together for their labels to fit: label
+    # only those with room.
     label_gap = 0.0 if clock == "order" else lowest * 0.015
     last_label: dict[tuple[str, int], float] = {}
     for call, (top, bottom) in zip(calls, spans, strict=True):

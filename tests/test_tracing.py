@@ -449,6 +449,18 @@ def test_hook_lists_cover_the_documented_hooks() -> None:
     assert len(ALL_HOOKS) == 16
 
 
+def test_server_hooks_are_listed_in_the_order_a_server_s_life_uses_them(tracer: Tracer) -> None:
+    with serving(traced_server(tracer, socketserver.TCPServer)) as server:
+        ask(server.server_address, "hi")
+        tracer.wait_for("service_actions")
+
+    used = [call.hook for call in tracer.calls() if call.hook in SERVER_HOOKS]
+    assert used[:2] == list(SERVER_HOOKS[:2])  # the constructor's
+    assert used[2:8] == list(SERVER_HOOKS[2:8])  # a request's
+    assert used[-2:] == list(SERVER_HOOKS[-2:])  # the end
+    assert SERVER_HOOKS[8:11] == ("service_actions", "handle_timeout", "handle_error")
+
+
 # -- the example in the module docstring (and so on the reference and literate pages) ------
 
 
@@ -579,6 +591,33 @@ def test_a_handler_traced_by_a_closed_tracer_refuses_to_handle() -> None:
             assert client.recv(100) == b""  # the server closed the request as for any error
     [error] = reported
     assert "UpperHandler.setup() was called after its Tracer was closed" in str(error)
+
+
+def test_finish_still_runs_when_the_tracer_is_closed_during_handle() -> None:
+    tracer = Tracer()
+
+    handlers: list[socketserver.StreamRequestHandler] = []
+
+    class ClosingHandler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            handlers.append(self)
+            tracer.close()
+
+    handler_class = tracer.trace_handler(ClosingHandler)
+    reported: list[BaseException | None] = []
+
+    class ReportingServer(socketserver.TCPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            reported.append(sys.exc_info()[1])
+
+    with ReportingServer(("127.0.0.1", 0), handler_class) as server:
+        with socket.create_connection(server.server_address, timeout=WAIT_SECONDS) as client:
+            server.handle_request()
+            assert client.recv(100) == b""
+    [handler] = handlers
+    assert handler.rfile.closed and handler.wfile.closed  # StreamRequestHandler.finish() ran
+    [error] = reported
+    assert "ClosingHandler.finish() was called after its Tracer was closed" in str(error)
 
 
 def test_a_closed_tracer_refuses_to_trace() -> None:
