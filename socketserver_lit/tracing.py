@@ -755,8 +755,9 @@ def _open_append_only_temporary_file() -> int:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    # One record, one write(). os.write() may write less than asked (a full disk, a
-    # file-size limit): then the rest follows, and another writer may come in between.
+    # One record, one write(). os.write() may write less than asked (at a file-size
+    # limit, or on a full disk: see write(2)); then the rest follows in a second write,
+    # and another writer's record may come in between.
     while data:
         written = os.write(fd, data)
         data = data[written:]

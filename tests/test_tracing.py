@@ -732,6 +732,20 @@ def test_plot_without_matplotlib_says_to_pip_install_it(
     assert "timeline() or mermaid()" in str(raised.value)
 
 
+def test_plot_with_a_broken_matplotlib_passes_on_matplotlib_s_own_error(
+    tracer: Tracer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    broken = tmp_path / "matplotlib"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("import a_dependency_that_is_missing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [name for name in sys.modules if name.split(".")[0] == "matplotlib"]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(ModuleNotFoundError) as raised:
+        tracer.plot()
+    assert raised.value.name == "a_dependency_that_is_missing"
+
+
 def test_the_extra_named_in_the_plot_error_installs_matplotlib(
     tracer: Tracer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
