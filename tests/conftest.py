@@ -1,4 +1,12 @@
-"""Shared fixtures: start a server in a thread and always stop and close it."""
+"""Shared fixtures (start a server in a thread and always stop and close it), and nbval's flags.
+
+pyproject.toml's ``addopts`` turn on nbval in strict mode, so that ``python -m pytest``
+checks the notebooks with no extra flags. An install with only some of the extras (say
+``core-test``) has no nbval, and pytest would refuse its flags before running a single
+test. So when nbval is missing, and only then, this file declares those flags itself:
+they are accepted and do nothing, the notebooks are not collected, and the report
+header says why. With nbval installed, nbval owns the flags and nothing here changes.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,29 @@ from typing import Any
 
 import pytest
 from server_support import open_descriptor_count, serving
+
+# The nbval flags pyproject.toml's addopts pass, with how each one takes its value.
+NBVAL_FLAGS = {
+    "--nbval": "store_true",
+    "--nbval-current-env": "store_true",
+    "--nbval-sanitize-with": "store",
+    "--nbval-cell-timeout": "store",
+}
+WITHOUT_NBVAL = (
+    "nbval is not installed: notebooks are not collected (pip install -e '.[notebooks]')"
+)
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if pluginmanager.has_plugin("nbval"):
+        return
+    group = parser.getgroup("nbval (not installed)")
+    for flag, action in NBVAL_FLAGS.items():
+        group.addoption(flag, action=action, help=f"ignored: {WITHOUT_NBVAL}")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return None if config.pluginmanager.has_plugin("nbval") else WITHOUT_NBVAL
 
 
 @pytest.fixture
