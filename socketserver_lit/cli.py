@@ -29,6 +29,7 @@ from types import ModuleType
 
 import socketserver_lit
 from socketserver_lit.examples import (
+    _program,
     forking_server,
     stream_server,
     tcp_client,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "socketserver_lit. Start with 'socketserver-lit tour'.",
         epilog="Try: socketserver-lit tcp-server, then in another terminal "
         "socketserver-lit tcp-client hello world with TCP.",
+        formatter_class=_program.HelpFormatter,
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {socketserver_lit.__version__}"
@@ -75,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
         # The module's own parser, without its -h, lends its options to the subcommand.
         options = module.build_parser(add_help=False)
         commands.add_parser(
-            name, parents=[options], help=module.SUMMARY, description=options.description
+            name,
+            parents=[options],
+            help=module.SUMMARY,
+            description=options.description,
+            formatter_class=_program.HelpFormatter,
         )
     return parser
 

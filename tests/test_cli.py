@@ -39,7 +39,14 @@ SUBCOMMANDS = [
     "threading-udp",
     "tour",
 ]
-TOUR_EXAMPLES = ["tcp-server", "stream-server", "udp", "threaded", "forking", "threading-udp"]
+TOUR_EXAMPLES = [
+    "tcp-server",
+    "stream-server",
+    "udp-server",
+    "threaded-server",
+    "forking-server",
+    "threading-udp",
+]
 
 
 def command() -> list[str]:
@@ -68,15 +75,20 @@ def test_every_subcommand_has_its_own_help(name):
 
 
 @pytest.mark.parametrize(
-    ("name", "port"),
-    [("tcp-server", 9999), ("stream-server", 9999), ("udp-server", 9999), ("tcp-client", 9999),
-     ("udp-client", 9999), ("threaded-server", 0), ("forking-server", 0), ("threading-udp", 0)],
+    ("name", "protocol", "port"),
+    [("tcp-server", "TCP", 9999), ("stream-server", "TCP", 9999), ("udp-server", "UDP", 9999),
+     ("tcp-client", "TCP", 9999), ("udp-client", "UDP", 9999), ("threaded-server", "TCP", 0),
+     ("forking-server", "TCP", 0), ("threading-udp", "UDP", 0)],
 )  # fmt: skip
-def test_examples_default_to_localhost_and_the_documented_port(name, port):
+def test_examples_default_to_localhost_and_the_documented_port_of_their_protocol(
+    name, protocol, port
+):
     result = run([*command(), name, "--help"])
     text = " ".join(result.stdout.split())  # argparse wraps lines where it likes
-    assert "--host HOST host name or address to" in text and "(default: localhost" in text
-    assert "--port PORT TCP or UDP port to" in text and f"(default: {port}" in text
+    assert "--host HOST host name or address " in text and "(default: localhost" in text
+    assert f"--port PORT {protocol} port " in text and f"(default: {port}" in text
+    other = {"TCP": "UDP", "UDP": "TCP"}[protocol]
+    assert f"{other} port" not in text and "TCP or UDP" not in text
 
 
 def test_every_example_module_has_its_subcommand():
@@ -170,14 +182,38 @@ def test_tour_explains_where_the_page_and_its_code_disagree(tour_result):
     text = tour_result.stdout
     assert "    | Received from 127.0.0.1:\n" in text
     assert "    | b'hello world with TCP'\n" in text  # the page's version, shown next to it
-    assert "older handler" in text and "Thread-N (target)" in text
+    prose = " ".join(text.split())  # the explanations are wrapped to the terminal
+    assert "as a handler that strips and prints bytes would" in prose
+    assert "Thread-N (target)" in prose
 
 
 def test_tour_only_runs_the_chosen_example():
-    result = run([*command(), "tour", "--only", "udp"])
+    result = run([*command(), "tour", "--only", "udp-server"])
     assert result.returncode == 0, result.stdout
     assert "[1/1] socketserver.UDPServer example" in result.stdout
     assert "tcp-server" not in result.stdout
+
+
+def test_tour_only_takes_the_subcommand_names():
+    result = run([*command(), "tour", "--only", "threaded-server"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[1/1] ThreadingMixIn" in result.stdout
+    assert "\n  PASS  threaded-server (" in result.stdout
+
+
+@pytest.mark.parametrize("name", [name for name in SUBCOMMANDS if name != "tour"])
+def test_tour_only_accepts_every_program_and_picks_the_examples_that_run_it(name):
+    args = tour.build_parser().parse_args(["--only", name])
+    chosen = tour.chosen_examples(args.only)
+    assert chosen and all(name in example.programs for example in chosen)
+    assert [e for e in tour.EXAMPLES if name in e.programs] == chosen
+
+
+def test_tour_only_refuses_an_unknown_name_and_lists_the_valid_ones():
+    result = run([*command(), "tour", "--only", "threaded"])
+    assert result.returncode == 2 and result.stdout == ""
+    assert "invalid choice: 'threaded'" in result.stderr
+    assert "'threaded-server'" in result.stderr
 
 
 def misbehaving_tour(example: tour.Example) -> tuple[int, str]:
@@ -198,7 +234,7 @@ def test_tour_fails_when_a_transcript_is_not_what_the_code_prints():
         )
 
     status, text = misbehaving_tour(
-        tour.Example("wrong", "expects the wrong text", wrong_expectation)
+        tour.Example(("wrong",), "expects the wrong text", wrong_expectation)
     )
     assert status == 1
     assert "  FAIL  wrong (" in text
@@ -212,7 +248,7 @@ def test_tour_fails_when_a_server_does_not_start():
             context, report, "no_such_server", "udp_client", server_expected="", client_expected=[]
         )
 
-    status, text = misbehaving_tour(tour.Example("missing", "no server", no_such_server))
+    status, text = misbehaving_tour(tour.Example(("missing",), "no server", no_such_server))
     assert status == 1
     assert "  Problem: no_such_server did not start; it said:" in text
     assert "  FAIL  missing (" in text
@@ -225,6 +261,6 @@ def test_tour_fails_when_a_program_runs_past_its_timeout():
         tour.program_example(context, report, "udp_server", section, "--port", "0")
 
     out = io.StringIO()
-    status = tour.run_tour([tour.Example("hung", "hangs", never_ends)], tour.Context(0.5), out)
+    status = tour.run_tour([tour.Example(("hung",), "hangs", never_ends)], tour.Context(0.5), out)
     assert status == 1
     assert "still ran after 0.5 s" in out.getvalue()

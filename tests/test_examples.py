@@ -379,24 +379,28 @@ def test_ctrl_c_in_the_middle_of_a_request_still_stops_cleanly():
     assert_stopped_cleanly(stopped)
 
 
-def test_a_busy_port_gives_one_line_that_says_what_to_do():
-    with server("tcp_server") as first:
-        result = run(example("tcp_server") + ["--port", str(first.port)])
+@pytest.mark.parametrize(("name", "protocol"), [("tcp_server", "TCP"), ("udp_server", "UDP")])
+def test_a_busy_port_gives_one_line_that_says_what_to_do(name, protocol):
+    with server(name) as first:
+        result = run(example(name) + ["--port", str(first.port)])
     assert result.returncode == 1
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
-    assert f"port {first.port} on localhost is already in use" in line
+    assert line.startswith(f"python -m socketserver_lit.examples.{name}: error: ")
+    assert f"{protocol} port {first.port} on localhost is already in use" in line
     assert "pass --port" in line
+    # TIME_WAIT belongs to TCP connections; a UDP port is held only by an open socket.
+    assert ("TIME_WAIT" in line) == (protocol == "TCP")
 
 
-def test_tcp_client_without_a_server_says_nothing_is_listening():
+def test_tcp_client_without_a_server_says_the_connection_was_refused():
     with socket.socket() as placeholder:
         placeholder.bind(("127.0.0.1", 0))  # a port that is surely closed: bound, not listening
         port = placeholder.getsockname()[1]
         result = run(example("tcp_client") + ["--port", str(port), "hello"])
     assert result.returncode == 1 and result.stdout == ""
     [line] = result.stderr.splitlines()
-    assert f"nothing is listening on localhost port {port}" in line
+    assert f"localhost port {port} refused the connection: no TCP server is listening" in line
 
 
 def test_udp_client_without_a_server_gives_up_after_its_timeout():

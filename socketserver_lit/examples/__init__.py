@@ -25,15 +25,17 @@ module                 the documented program
 =====================  =====================================================
 
 Servers default to ``localhost`` port 9999 as documented (the self-contained
-threading and forking programs to port 0, also as documented), take ``--host``
-and ``--port``, and stop cleanly on Ctrl-C. Standard output carries exactly what
-the documented code prints; the one line that says where a server listens goes
-to standard error. Where a documented transcript disagrees with the documented
-code, the module's docstring says what the code really prints and why.
+threading and forking programs to port 0, as in the documented threading
+example), take ``--host`` and ``--port``, and stop cleanly on Ctrl-C. Standard
+output carries exactly what the documented code prints; what the program says
+about itself (where a server listens, how it stopped) goes to standard error.
+Where a documented transcript disagrees with the documented code, the module's
+docstring says what the code really prints and why.
 
 ``tour.py`` runs all of them end to end, each program in its own process, and
 prints their transcripts next to the documentation's (``socketserver-lit tour``).
-Every module has ``main(argv)``, which the ``socketserver-lit`` command calls.
+Every module has ``main(argv)`` for ``python -m``, and the ``build_parser`` and
+``run`` that the ``socketserver-lit`` command uses for its subcommand.
 
 Read next: ``tcp_server.py``.
 """

@@ -27,12 +27,14 @@ exactly that: keep state out of a forking server's memory. In the child, the
 handler even runs in a copy of the thread that called ``fork()``: ask it its
 thread name and it says ``Thread-1 (serve_forever)``.
 
-Available only where ``os.fork`` exists (Linux, macOS, the BSDs). On Python 3.12+
-forking a process that runs several threads (here: the main thread and the
-server loop) is deprecated because of what locks held by other threads can do
-in the child; the warning is shown for code in ``__main__``, and the fork here
-happens inside the package, so this program prints none. It is safe here because
-the child only runs the handler and exits.
+Available only where ``os.fork`` exists (POSIX). On Python 3.12+, forking a
+process that runs several threads (here: the main thread and the server loop)
+raises a ``DeprecationWarning``, because a lock another thread holds at that
+moment is copied, held, into the child. Python shows that warning by default
+only for code in ``__main__``; the fork here happens inside the package, so this
+program prints none. Here the main thread never holds a lock of ours while the
+server forks: it prints each reply after the child has sent it, and only then
+connects again.
 
 Read next: ``threading_udp.py``, the documented one-line ``ThreadingUDPServer``.
 """
@@ -97,13 +99,13 @@ def demo(host: str, port: int) -> None:
 
 def build_parser(prog: str | None = None, add_help: bool = True) -> argparse.ArgumentParser:
     """The command line: ``--host`` and ``--port``, defaulting to localhost port 0."""
-    parser = argparse.ArgumentParser(
-        prog=prog or PROGRAM,
-        description=SUMMARY + ". Runs the server and its clients in one process, then exits. "
+    parser = _program.build_parser(
+        prog or PROGRAM,
+        SUMMARY + ". Runs the server and its clients in one process, then exits. "
         "Needs os.fork (POSIX).",
-        add_help=add_help,
+        add_help,
     )
-    _program.add_address_arguments(parser, default_port=0)
+    _program.add_address_arguments(parser, protocol="TCP", default_port=0)
     return parser
 
 
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace, prog: str | None = None) -> int:
     program = prog or PROGRAM
     if not hasattr(os, "fork"):
         return _program.fail(program, "this platform has no os.fork; try threaded-server")
-    return _program.run_server(demo, args.host, args.port, program)
+    return _program.run_server(demo, args.host, args.port, program, "TCP")
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -12,10 +12,10 @@ what it means, "read one line", instead of spelling out the ``recv()`` loop of
     $ python -m socketserver_lit.examples.tcp_client hello world with TCP   # another terminal
 
 ``rfile.readline(10000)`` calls ``recv()`` as many times as it takes to reach a
-newline, and stops after 10,000 bytes so that a sender without newlines cannot
-make it buffer without end. It also stops at end of stream, so a client that
-hangs up early gets its partial line answered (the recv-loop version needed an
-extra line of ours for that).
+newline, and returns at most 10,000 bytes, so that a sender without newlines
+cannot make it buffer without end. It also returns at end of stream, so a client
+that hangs up early gets its partial line answered (the recv-loop version needed
+an extra line of ours for that).
 
 What it prints: the documented server transcript shows ``127.0.0.1 wrote:`` and
 then the bytes object, ``b'hello world with TCP'``. This handler, as documented
@@ -23,6 +23,9 @@ for 3.13, decodes the data before printing it, so the second line reads
 ``hello world with TCP``. Because it strips the newline (``rstrip()``) and writes
 the reply without one, the client's transcript matches the documentation
 exactly: ``Received: HELLO WORLD WITH TCP`` and no blank line after it.
+
+``--threading`` (ours, off by default) serves it from a ``ThreadingTCPServer``,
+as ``tcp_server.py`` explains.
 
 Read next: ``udp_server.py``, where there is no stream at all.
 """
@@ -57,20 +60,29 @@ def serve(host: str, port: int) -> None:
         server.serve_forever()
 
 
+def serve_threading(host: str, port: int) -> None:
+    """``serve`` with a thread per connection (``--threading``), as in the tutorial's step 6."""
+    with socketserver.ThreadingTCPServer((host, port), MyTCPHandler) as server:
+        _program.announce(server)
+        server.serve_forever()
+
+
 def build_parser(prog: str | None = None, add_help: bool = True) -> argparse.ArgumentParser:
-    """The command line: ``--host`` and ``--port``, defaulting to localhost port 9999."""
-    parser = argparse.ArgumentParser(
-        prog=prog or PROGRAM,
-        description=SUMMARY + ". Prints each request to standard output; Ctrl-C stops it.",
-        add_help=add_help,
+    """The command line: ``--host``, ``--port`` (default localhost port 9999), ``--threading``."""
+    parser = _program.build_parser(
+        prog or PROGRAM,
+        SUMMARY + ". Prints each request to standard output; Ctrl-C stops it.",
+        add_help,
     )
-    _program.add_address_arguments(parser)
+    _program.add_address_arguments(parser, protocol="TCP")
+    _program.add_threading_argument(parser)
     return parser
 
 
 def run(args: argparse.Namespace, prog: str | None = None) -> int:
     """Serve until Ctrl-C; return the exit status."""
-    return _program.run_server(serve, args.host, args.port, prog or PROGRAM)
+    chosen = serve_threading if args.threading else serve
+    return _program.run_server(chosen, args.host, args.port, prog or PROGRAM, "TCP")
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -23,8 +23,11 @@ pieces and this client would print only the first.
 Our additions, none of which changes the transcript: ``--host``/``--port`` (the
 documented ``localhost``/``9999`` are the defaults), a ``--timeout`` so that a
 server that never answers produces an error instead of a hang, and one-line
-errors when nothing listens on the port. Words that start with ``-`` go after
-``--`` (``tcp_client -- -v``); everything after the first word is sent as it is.
+errors when nothing listens on the port or the host cannot be resolved. At least
+one word is required: with none, the program is a usage error (exit status 2)
+and sends nothing, where the documented client sends an empty line. Options may
+come before or after the words; words that start with ``-`` go after ``--``
+(``tcp_client -- -v``).
 
 Read next: ``udp_client.py``, the same conversation without a connection.
 """
@@ -55,36 +58,32 @@ def exchange(host: str, port: int, data: str, timeout: float) -> str:
 
 def build_parser(prog: str | None = None, add_help: bool = True) -> argparse.ArgumentParser:
     """The command line: options first, then the words to send."""
-    parser = argparse.ArgumentParser(
-        prog=prog or PROGRAM,
-        description=SUMMARY + ". Start tcp-server or stream-server first.",
-        add_help=add_help,
+    parser = _program.build_parser(
+        prog or PROGRAM, SUMMARY + ". Start tcp-server or stream-server first.", add_help
     )
-    _program.add_address_arguments(parser, role="client")
+    _program.add_address_arguments(parser, protocol="TCP", role="client")
     _program.add_timeout_argument(parser)
-    parser.add_argument(
-        "words", nargs=argparse.REMAINDER, help="the words to send, e.g. hello world with TCP"
-    )
+    _program.add_words_argument(parser, "hello world with TCP")
     return parser
 
 
 def run(args: argparse.Namespace, prog: str | None = None) -> int:
     """Send the words, print the documented two lines, return the exit status."""
     program = prog or PROGRAM
-    data = _program.client_words(args.words)
+    data = " ".join(args.words)
     where = f"{args.host} port {args.port}"
     try:
         received = exchange(args.host, args.port, data, args.timeout)
     except ConnectionRefusedError:
         return _program.fail(
             program,
-            f"nothing is listening on {where}: start a TCP example server first "
+            f"{where} refused the connection: no TCP server is listening there; start one "
             "(socketserver-lit tcp-server) or pass --host/--port",
         )
     except TimeoutError:
         return _program.fail(program, f"no reply from {where} within {args.timeout:g} s")
     except socket.gaierror as error:
-        return _program.fail(program, f"cannot resolve host {args.host!r} ({error.strerror})")
+        return _program.fail(program, _program.describe_resolution_error(error, args.host))
     except UnicodeDecodeError:
         return _program.fail(program, f"the reply from {where} is not UTF-8 text")
     except OSError as error:

@@ -27,11 +27,11 @@ by name::
 
 Why the transcript says ``Thread-1 (serve_forever)`` where the documentation
 says ``Thread-1``: since Python 3.10, a thread created without a name is called
-``Thread-N (target)``, after the function it runs. The documented transcript is
-older than that. The numbers are the same: in a fresh process the server loop is
-the first thread created and each request makes the next one. (The name of a
-request thread's target depends on the server's code; the stdlib's, like ours,
-calls it ``process_request_thread``.)
+``Thread-N (target)``, after the function it runs; the documented transcript
+shows the older form. The numbers are the same: in a fresh process the server
+loop is the first thread created and each request makes the next one. (The name
+of a request thread's target depends on the server's code; the stdlib's, like
+ours, calls it ``process_request_thread``.)
 
 The handler reads with one ``recv(1024)``, which is the shortcut the TCP example
 warns about; it works here because each message is a few bytes sent in one call
@@ -100,18 +100,18 @@ def demo(host: str, port: int) -> None:
 
 def build_parser(prog: str | None = None, add_help: bool = True) -> argparse.ArgumentParser:
     """The command line: ``--host`` and ``--port``, defaulting to localhost port 0."""
-    parser = argparse.ArgumentParser(
-        prog=prog or PROGRAM,
-        description=SUMMARY + ". Runs the server and its clients in one process, then exits.",
-        add_help=add_help,
+    parser = _program.build_parser(
+        prog or PROGRAM,
+        SUMMARY + ". Runs the server and its clients in one process, then exits.",
+        add_help,
     )
-    _program.add_address_arguments(parser, default_port=0)
+    _program.add_address_arguments(parser, protocol="TCP", default_port=0)
     return parser
 
 
 def run(args: argparse.Namespace, prog: str | None = None) -> int:
     """Run the example once; return the exit status."""
-    return _program.run_server(demo, args.host, args.port, prog or PROGRAM)
+    return _program.run_server(demo, args.host, args.port, prog or PROGRAM, "TCP")
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -25,10 +25,13 @@ class exactly like that, prints its MRO, checks that it has the same one as the
 
 For UDP, a "request" is one datagram, so each datagram gets its thread. All of
 those threads answer through the same server socket with ``sendto()``, which is
-safe: each ``sendto()`` sends one whole datagram.
+safe: each ``sendto()`` sends one whole datagram, never mixed with another
+thread's.
 
-(Yes, ``UDPServer`` derives from ``TCPServer``: the documentation's class diagram
-shows it, and the two differ only in socket type and in how a request arrives.)
+(Yes, ``UDPServer`` derives from ``TCPServer``, in the stdlib as here, as the
+documentation's class diagram shows: it keeps the binding, and replaces the
+socket type, activation (no ``listen()``), how a request arrives and how it is
+closed.)
 
 Read next: the course notebooks, which serve one protocol with every server type.
 """
@@ -99,18 +102,18 @@ def demo(host: str, port: int) -> None:
 
 def build_parser(prog: str | None = None, add_help: bool = True) -> argparse.ArgumentParser:
     """The command line: ``--host`` and ``--port``, defaulting to localhost port 0."""
-    parser = argparse.ArgumentParser(
-        prog=prog or PROGRAM,
-        description=SUMMARY + ". Runs the server and its clients in one process, then exits.",
-        add_help=add_help,
+    parser = _program.build_parser(
+        prog or PROGRAM,
+        SUMMARY + ". Runs the server and its clients in one process, then exits.",
+        add_help,
     )
-    _program.add_address_arguments(parser, default_port=0)
+    _program.add_address_arguments(parser, protocol="UDP", default_port=0)
     return parser
 
 
 def run(args: argparse.Namespace, prog: str | None = None) -> int:
     """Run the example once; return the exit status."""
-    return _program.run_server(demo, args.host, args.port, prog or PROGRAM)
+    return _program.run_server(demo, args.host, args.port, prog or PROGRAM, "UDP")
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -8,6 +8,8 @@ port, which the server reports on standard error), then the client with the
 documented arguments, ``hello world with TCP`` and then ``python is nice``, and
 finally Ctrl-C (``SIGINT``) to the server. The threading, forking and
 ``ThreadingUDPServer`` examples are single programs and simply run to the end.
+``--only`` takes any program's subcommand name (``tcp-server``, ``udp-client``,
+...) and runs the examples that use that program.
 
 It then prints what each program wrote, labelled and laid out as the
 documentation lays out its transcripts, and checks it:
@@ -17,9 +19,9 @@ documentation lays out its transcripts, and checks it:
   Ctrl-C, anything on standard error that should not be there, or a program
   still running after ``--timeout`` seconds makes the example FAIL, and the tour
   exits with status 1;
-* against what the documentation *shows*. Where the two differ (the 3.13 TCP
-  server's handler changed but its transcript did not; thread names gained a
-  suffix in Python 3.10), the tour prints the page's version and explains why
+* against what the documentation *shows*. Where the two differ (the page's TCP
+  server transcript is not what its 3.13 handler code prints; thread names gained
+  a suffix in Python 3.10), the tour prints the page's version and explains why
   the code prints something else. Those differences are expected and do not fail.
 
 Why processes and not threads in this process? Because the claim is that the
@@ -50,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from socketserver_lit.examples import _program
+from socketserver_lit.examples import EXAMPLE_MODULES, _program
 
 PROGRAM = "python -m socketserver_lit.examples.tour"
 SUMMARY = "run every documented example end to end and compare its transcripts with the docs"
@@ -353,14 +355,15 @@ def matches_documentation(section: Section) -> bool:
 # -- The examples ---------------------------------------------------------------
 
 TCP_SERVER_WHY = (
-    "The page's server transcript was made with an older handler that stripped the line "
-    "and printed the bytes object (b'...'). The 3.13 handler, reproduced here, prints "
-    '"Received from 127.0.0.1:" and the decoded text, and keeps the newline it read: '
-    "print() adds a second one, hence the blank line after each request."
+    "The page's server transcript shows the stripped line as a bytes object (b'...'), as a "
+    "handler that strips and prints bytes would (the UDP example's does). The 3.13 handler "
+    'code on the same page, reproduced here, prints "Received from 127.0.0.1:" and the '
+    "decoded text, and keeps the newline it read: print() adds a second one, hence the "
+    "blank line after each request."
 )
 TCP_CLIENT_WHY = (
     "The 3.13 handler sends back the line with its newline (upper-cased), and print() adds "
-    "another, so a blank line follows each reply. The page's transcript predates that handler."
+    "another, so a blank line follows each reply; the page's transcript shows none."
 )
 STREAM_SERVER_WHY = (
     "The page's server transcript shows the bytes object, b'...'; this handler, as "
@@ -536,33 +539,49 @@ def tour_threading_udp(context: Context, report: Report) -> None:
 
 @dataclass(frozen=True)
 class Example:
-    """One entry of the tour: a name for --only, a title, and the function that runs it."""
+    """One entry of the tour: a title, the function that runs it, and the programs it runs.
 
-    key: str
+    ``programs`` are subcommand names (``tcp-server``, ``tcp-client``, ...): ``--only``
+    takes any of them, and the first one names the example in the tour's output.
+    """
+
+    programs: tuple[str, ...]
     title: str
     run: Callable[[Context, Report], None]
+
+    @property
+    def key(self) -> str:
+        return self.programs[0]
 
 
 EXAMPLES = (
     Example(
-        "tcp-server",
+        ("tcp-server", "tcp-client"),
         "socketserver.TCPServer example: MyTCPHandler with a recv() loop",
         tour_tcp_server,
     ),
     Example(
-        "stream-server",
+        ("stream-server", "tcp-client"),
         "the alternative MyTCPHandler on StreamRequestHandler, readline(10000)",
         tour_stream_server,
     ),
-    Example("udp", "socketserver.UDPServer example: MyUDPHandler and sendto()", tour_udp),
-    Example("threaded", "ThreadingMixIn: a thread for each request", tour_threaded),
-    Example("forking", "ForkingMixIn, used in the same way: a process each", tour_forking),
     Example(
-        "threading-udp",
+        ("udp-server", "udp-client"),
+        "socketserver.UDPServer example: MyUDPHandler and sendto()",
+        tour_udp,
+    ),
+    Example(("threaded-server",), "ThreadingMixIn: a thread for each request", tour_threaded),
+    Example(
+        ("forking-server",), "ForkingMixIn, used in the same way: a process each", tour_forking
+    ),
+    Example(
+        ("threading-udp",),
         "class ThreadingUDPServer(ThreadingMixIn, UDPServer): pass",
         tour_threading_udp,
     ),
 )
+# Every program the examples run, in the order the documentation shows them.
+PROGRAM_NAMES = tuple(name.replace("_", "-") for name in EXAMPLE_MODULES)
 
 
 def run_example(example: Example, context: Context) -> Report:
@@ -683,18 +702,19 @@ def run_tour(examples: Sequence[Example], context: Context, out: TextIO) -> int:
 
 def build_parser(prog: str | None = None, add_help: bool = True) -> argparse.ArgumentParser:
     """The command line: which examples, and how long any one program may take."""
-    parser = argparse.ArgumentParser(
-        prog=prog or PROGRAM,
-        description=SUMMARY + ". Servers listen on 127.0.0.1 on ports the system picks. "
+    parser = _program.build_parser(
+        prog or PROGRAM,
+        SUMMARY + ". Servers listen on 127.0.0.1 on ports the system picks. "
         "Exits with status 1 if any example misbehaves.",
-        add_help=add_help,
+        add_help,
     )
     parser.add_argument(
         "--only",
         action="append",
-        choices=[example.key for example in EXAMPLES],
-        metavar="EXAMPLE",
-        help="run only this example (repeatable): " + ", ".join(e.key for e in EXAMPLES),
+        choices=PROGRAM_NAMES,
+        metavar="PROGRAM",
+        help="run only the examples that run this program (repeatable): "
+        + ", ".join(PROGRAM_NAMES),
     )
     parser.add_argument(
         "--timeout",
@@ -705,10 +725,14 @@ def build_parser(prog: str | None = None, add_help: bool = True) -> argparse.Arg
     return parser
 
 
+def chosen_examples(only: Sequence[str] | None) -> list[Example]:
+    """The examples that run any of the programs in ``only``; all of them if it is empty."""
+    return [example for example in EXAMPLES if not only or set(only) & set(example.programs)]
+
+
 def run(args: argparse.Namespace, prog: str | None = None) -> int:
     """Run the selected examples; return 0 if all behaved, 1 otherwise."""
-    chosen = [example for example in EXAMPLES if not args.only or example.key in args.only]
-    return run_tour(chosen, Context(timeout=args.timeout), sys.stdout)
+    return run_tour(chosen_examples(args.only), Context(timeout=args.timeout), sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -13,14 +13,14 @@ Nothing needs a loop here: one ``recvfrom()`` in the server returned the whole
 datagram before the handler was even created. And there is no connection to
 write the answer into, so the handler must say where the reply goes:
 ``socket.sendto(reply, self.client_address)``. The socket it uses is the
-server's single listening socket, shared by every request; that is why the
-server hands it to the handler instead of the handler owning one.
+server's own socket, the one the datagram arrived on, shared by every request;
+that is why the server hands it to the handler instead of the handler owning one.
 
 What it prints: ``127.0.0.1 wrote:`` and then the stripped data as a bytes
 object, ``b'hello world with TCP'``. This handler never decodes, so its transcript
 is exactly the server transcript the documentation prints under the *TCP*
 example (the page says the UDP output "should look exactly like" the TCP one; for
-the server side, it is the TCP example whose code has since changed).
+the server side, it is the TCP example's 3.13 code that prints something else).
 
 Read next: ``udp_client.py``; then ``threading_udp.py`` for the documented
 one-line ``ThreadingUDPServer``.
@@ -62,18 +62,18 @@ def serve(host: str, port: int) -> None:
 
 def build_parser(prog: str | None = None, add_help: bool = True) -> argparse.ArgumentParser:
     """The command line: ``--host`` and ``--port``, defaulting to localhost port 9999."""
-    parser = argparse.ArgumentParser(
-        prog=prog or PROGRAM,
-        description=SUMMARY + ". Prints each datagram to standard output; Ctrl-C stops it.",
-        add_help=add_help,
+    parser = _program.build_parser(
+        prog or PROGRAM,
+        SUMMARY + ". Prints each datagram to standard output; Ctrl-C stops it.",
+        add_help,
     )
-    _program.add_address_arguments(parser)
+    _program.add_address_arguments(parser, protocol="UDP")
     return parser
 
 
 def run(args: argparse.Namespace, prog: str | None = None) -> int:
     """Serve until Ctrl-C; return the exit status."""
-    return _program.run_server(serve, args.host, args.port, prog or PROGRAM)
+    return _program.run_server(serve, args.host, args.port, prog or PROGRAM, "UDP")
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
