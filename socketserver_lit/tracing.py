@@ -667,9 +667,9 @@ def _check_hook_name(name: str, where: str) -> None:
     if name in ALL_HOOKS:
         return
     guesses = difflib.get_close_matches(str(name), ALL_HOOKS, n=1)
-    guess = f"did you mean {guesses[0]!r}? " if guesses else ""
+    guess = f"; did you mean {guesses[0]!r}?" if guesses else "."
     raise ValueError(
-        f"{where}: {name!r} is not a hook; {guess}the hooks are {', '.join(ALL_HOOKS)}"
+        f"{where}: {name!r} is not a hook{guess} The hooks are {', '.join(ALL_HOOKS)}."
     )
 
 
