@@ -7,9 +7,13 @@ fail is tested in-process, by giving it examples that misbehave on purpose.
 
 from __future__ import annotations
 
+import argparse
 import io
+import re
 import shutil
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,6 +101,89 @@ def test_every_example_module_has_its_subcommand():
 
     assert list(COMMANDS) == [name.replace("_", "-") for name in EXAMPLE_MODULES] + ["tour"]
     assert list(COMMANDS) == SUBCOMMANDS
+
+
+def every_parser(columns: int) -> Iterator[tuple[str, str]]:
+    """``(name, help text)`` for the command and each subcommand, laid out for ``columns``."""
+    from socketserver_lit.cli import COMMANDS, build_parser
+
+    yield "socketserver-lit", build_parser().format_help()
+    for name, module in COMMANDS.items():
+        yield name, module.build_parser(prog=f"socketserver-lit {name}").format_help()
+
+
+BROKEN_NAME = re.compile(r"\w-\n\s*\w")  # "stream-" at a line's end, "server" on the next
+
+
+@pytest.mark.parametrize("columns", [50, 64, 80, 100, 120])
+def test_help_never_breaks_a_hyphenated_name_across_lines(columns, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(columns))  # argparse lays help out for the terminal
+    for name, text in every_parser(columns):
+        assert not BROKEN_NAME.search(text), f"{name} at {columns} columns:\n{text}"
+        assert max(map(len, text.splitlines())) <= max(columns, 80), name
+
+
+def test_argparse_alone_would_break_names_in_the_tour_help(monkeypatch):
+    # The case the formatter exists for: the --only list, with argparse's own layout.
+    monkeypatch.setenv("COLUMNS", "80")
+    stock = tour.build_parser()
+    stock.formatter_class = argparse.HelpFormatter
+    assert BROKEN_NAME.search(stock.format_help())
+
+
+def test_the_subcommands_have_the_options_and_help_of_their_modules(capsys):
+    from socketserver_lit.cli import COMMANDS, build_parser
+
+    for name, module in COMMANDS.items():
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([name, "--help"])
+        through_the_command = capsys.readouterr().out
+        assert through_the_command == module.build_parser(f"socketserver-lit {name}").format_help()
+
+
+def test_python_dash_m_is_the_same_command_as_the_console_script():
+    for arguments in (["--help"], ["--version"], ["tcp-client", "--help"]):
+        by_module = run([sys.executable, "-m", "socketserver_lit", *arguments])
+        assert (
+            by_module.returncode == 0 and by_module.stdout == run([*command(), *arguments]).stdout
+        )
+
+
+@pytest.mark.parametrize("name", ["tcp-client", "udp-client"])
+def test_a_client_with_no_words_is_a_usage_error_and_sends_nothing(name):
+    kind = socket.SOCK_STREAM if name == "tcp-client" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as listener:
+        listener.bind(("127.0.0.1", 0))
+        if kind == socket.SOCK_STREAM:
+            listener.listen()
+        port = listener.getsockname()[1]
+        result = run([*command(), name, "--host", "127.0.0.1", "--port", str(port)])
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):  # no connection waiting, no datagram queued
+            listener.accept() if kind == socket.SOCK_STREAM else listener.recv(100)
+    assert result.returncode == 2 and result.stdout == ""
+    usage, _, error = result.stderr.rpartition(f"socketserver-lit {name}: error: ")
+    assert usage.startswith(f"usage: socketserver-lit {name} ") and "WORD [WORD ...]" in usage
+    assert error == "the following arguments are required: WORD\n"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["tcp-server", "--port", "ninety"], "'ninety' is not a port number"),
+        (["tcp-server", "--port", "70000"], "port 70000 is outside 0..65535"),
+        (["udp-client", "--timeout", "soon", "hi"], "'soon' is not a number of seconds"),
+        (["udp-client", "--timeout", "0", "hi"], "the timeout must be greater than 0 seconds"),
+        (["tour", "--timeout", "-1"], "the timeout must be greater than 0 seconds"),
+    ],
+)
+def test_a_bad_option_value_is_a_usage_error_that_says_why(arguments, message, capsys):
+    from socketserver_lit.cli import build_parser
+
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(arguments)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(message)
 
 
 def test_no_subcommand_is_a_usage_error():

@@ -140,25 +140,27 @@ class ServerProcess:
             env=environment(),
             preexec_fn=sigint_restorer(),
         )
-        self.banner = self._read_first_stderr_line()
+        self._unread_stderr = b""
+        self.banner = self.read_stderr_line()
         match = BANNER.match(self.banner)
         self.port = int(match.group(2)) if match else None
         self.stopped: Stopped | None = None
 
-    def _read_first_stderr_line(self) -> str:
+    def read_stderr_line(self, timeout: float = WAIT) -> str:
+        """The next line the server writes to standard error ("" if none comes in time)."""
         assert self.process.stderr is not None
-        received = b""
-        deadline = time.monotonic() + WAIT
+        deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as selector:
             selector.register(self.process.stderr, selectors.EVENT_READ)
-            while b"\n" not in received and time.monotonic() < deadline:
+            while b"\n" not in self._unread_stderr and time.monotonic() < deadline:
                 if selector.select(deadline - time.monotonic()):
+                    # os.read, not the buffered file: the rest stays for communicate().
                     chunk = os.read(self.process.stderr.fileno(), 4096)
                     if not chunk:
                         break
-                    received += chunk
-        first, _, self._rest_of_stderr = received.partition(b"\n")
-        return first.decode()
+                    self._unread_stderr += chunk
+        line, _, self._unread_stderr = self._unread_stderr.partition(b"\n")
+        return line.decode()
 
     def stop(self, sig: int = signal.SIGINT) -> Stopped:
         if self.stopped is None:
@@ -170,7 +172,7 @@ class ServerProcess:
                 self.process.kill()
                 self.process.communicate()
                 raise AssertionError(f"the server ignored signal {sig} for {WAIT} s") from None
-            lines = (self._rest_of_stderr + stderr).decode().splitlines()
+            lines = (self._unread_stderr + stderr).decode().splitlines()
             self.stopped = Stopped(self.process.returncode, stdout.decode(), lines)
         return self.stopped
 
