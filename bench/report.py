@@ -4,12 +4,14 @@ The docs page (docs/performance.md) quotes the table this module prints, so the 
 the JSON cannot disagree unless someone edits one by hand:
 
     python -m bench.report bench/results/results.json            # the markdown tables
-    python -m bench.report bench/results/results.json --plot F   # the figure, again
+    python -m bench.report bench/results/results.json --plot F   # the figures, again
 
-The plot has three panels: throughput relative to the stdlib (the median of the per-round
-ratios; whiskers are their quartiles), shutdown latency on a log scale, and RSS against the number
-of requests served. matplotlib is imported only to draw, so the harness runs without it
-when asked for `--no-plot`.
+The plot is three figures, one per question, each drawn to be read at the width of the docs
+page's text column (FIGURE_WIDTH_PX, at twice that in pixels for sharp text on dense screens):
+`F` itself answers "how fast, relative to the stdlib?" (the median of the per-round ratios;
+whiskers are their quartiles), `F-shutdown.png` "how long does shutdown() take?" (every call, log
+scale) and `F-memory.png` "does a threading server keep memory?" (RSS against requests served).
+matplotlib is imported only to draw, so the harness runs without it when asked for `--no-plot`.
 
 Read next: docs/performance.md, which explains what these numbers mean.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -207,56 +210,126 @@ def relative_to_stdlib(results: dict, implementation: str) -> tuple[float, float
     return paired["q1"], paired["median"], paired["q3"]
 
 
+# The figures are drawn for the docs page's text column: about 690 CSS pixels wide at a
+# 1280-pixel window (Material's layout), and stored at twice that, for high-density screens.
+# Text is sized so the smallest label is 9.5 pt at 100 pixels per inch: 13 CSS pixels on the
+# page, as large as the site's small print (tables, 12.8 px).
+FIGURE_WIDTH_PX = 690
+FIGURE_PIXEL_RATIO = 2
+_DISPLAY_DPI = 100
+_SMALLEST_FONT_POINTS = 9.5
+FIGURE_SUFFIXES = {"throughput": "", "shutdown": "-shutdown", "memory": "-memory"}
+
+
+def figure_paths(path: Path) -> dict[str, Path]:
+    """Where `plot(document, path)` puts each figure: `path` and two siblings named after it."""
+    return {
+        name: path.with_name(f"{path.stem}{suffix}{path.suffix}")
+        for name, suffix in FIGURE_SUFFIXES.items()
+    }
+
+
+def _case_label(summary: dict) -> str:
+    """'TCPServer, short connections, 1 client' -> two lines: the class, then the workload."""
+    server, _, workload = summary["title"].partition(", ")
+    if summary["classes"]["stdlib"] != summary["classes"]["lit"]:
+        workload += "\n(stdlib: a thread per request)"
+    return f"{server}\n{workload}"
+
+
 def plot_throughput(axes, throughput: dict) -> None:
+    """Horizontal bars, one group per case: each implementation's rate / the stdlib's."""
     names = list(throughput)
-    width = 0.27
+    height = 0.26
     for offset, implementation in enumerate(("stdlib", "lit", "bare")):
-        heights, low_errors, high_errors = [], [], []
+        medians, low_errors, high_errors = [], [], []
         for name in names:
             first, median, third = relative_to_stdlib(throughput[name]["results"], implementation)
-            heights.append(median)
+            medians.append(median)
             low_errors.append(median - first)
             high_errors.append(third - median)
-        positions = [index + (offset - 1) * width for index in range(len(names))]
-        axes.bar(
+        positions = [index + (offset - 1) * height for index in range(len(names))]
+        axes.barh(
             positions,
-            heights,
-            width,
-            yerr=[low_errors, high_errors],
+            medians,
+            height,
+            xerr=[low_errors, high_errors],
             label=implementation,
             color=COLOURS[implementation],
             capsize=2,
+            error_kw={"linewidth": 0.8},
         )
-    axes.axhline(1.0, color="black", linewidth=0.8)
-    axes.set_xticks(range(len(names)))
-    labels = [name.replace("_", "\n", 1) for name in names]
-    for index, name in enumerate(names):
-        classes = throughput[name]["classes"]
-        if classes["stdlib"] != classes["lit"]:
-            labels[index] += "\n(stdlib: thread\nper request)"
-    axes.set_xticklabels(labels, fontsize=8)
-    axes.set_ylabel("throughput / stdlib (median per-round ratio)")
-    axes.set_title("Throughput relative to stdlib (whiskers: quartiles)")
-    axes.legend(fontsize=8)
+        if implementation == "lit":  # the number the page discusses, printed where it is drawn
+            for position, median, high in zip(positions, medians, high_errors, strict=True):
+                axes.annotate(
+                    f"{median:.2f}",
+                    (median + high, position),
+                    xytext=(4, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=_SMALLEST_FONT_POINTS,
+                    color=COLOURS["lit"],
+                    fontweight="bold",
+                )
+    axes.axvline(1.0, color="black", linewidth=0.8)
+    axes.set_xscale("log")
+    ticks = [0.5, 0.75, 1, 1.5, 2, 3, 4]
+    axes.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+    axes.minorticks_off()
+    axes.set_xlim(0.45, 5)
+    axes.set_yticks(range(len(names)), [_case_label(throughput[name]) for name in names])
+    axes.invert_yaxis()  # the first case on top, as in the table
+    axes.set_xlabel("rate relative to the stdlib (log scale)")
+    axes.figure.suptitle(
+        "Throughput against the stdlib: median of the per-round ratios, whiskers at the quartiles",
+        x=0.01,
+        ha="left",
+        fontsize=_SMALLEST_FONT_POINTS + 1,
+    )
+    axes.legend(loc="lower right")
+    axes.grid(axis="x", linewidth=0.4, alpha=0.5)
 
 
 def plot_shutdown(axes, shutdown: dict) -> None:
+    """Every shutdown() call, one row per implementation, on a log scale, with its median."""
     labels = list(shutdown["results"])
     for index, implementation in enumerate(labels):
-        values = shutdown["results"][implementation]["samples"]
-        axes.scatter([index] * len(values), values, color=COLOURS[implementation], alpha=0.6, s=14)
-        axes.hlines(
-            shutdown["results"][implementation]["median"], index - 0.3, index + 0.3, color="black"
+        result = shutdown["results"][implementation]
+        values = result["samples"]
+        # Spread the dots a little across their row so equal values do not hide each other
+        # (seeded: the figure is the same every time it is drawn from the same results).
+        jitter = random.Random(index)
+        spread = [index + 0.25 * (jitter.random() - 0.5) for _ in values]
+        axes.scatter(values, spread, color=COLOURS[implementation], alpha=0.6, s=16)
+        axes.vlines(result["median"], index - 0.32, index + 0.32, color="black", linewidth=1.5)
+        axes.annotate(
+            f"median {result['median']:.2f} ms",
+            (result["median"], index - 0.32),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=_SMALLEST_FONT_POINTS,
         )
-    axes.axhline(
-        shutdown["target_ms"], color="red", linestyle="--", linewidth=0.8, label="10 ms target"
+    axes.axvline(
+        shutdown["target_ms"], color="red", linestyle="--", linewidth=0.9, label="10 ms target"
     )
-    axes.set_yscale("log")
-    axes.set_xticks(range(len(labels)))
-    axes.set_xticklabels(labels)
-    axes.set_ylabel("shutdown() latency, ms (log)")
-    axes.set_title("shutdown() at poll_interval=0.5")
-    axes.legend(fontsize=8)
+    axes.set_xscale("log")
+    ticks = [0.1, 0.3, 1, 3, 10, 30, 100, 300]
+    axes.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+    axes.minorticks_off()
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_ylim(len(labels) - 0.4, -0.75)
+    axes.set_xlabel("time for shutdown() to return, ms (log scale)")
+    axes.figure.suptitle(
+        f"shutdown() of an idle server at poll_interval={shutdown['poll_interval_seconds']:g} s:"
+        f" every call",
+        x=0.01,
+        ha="left",
+        fontsize=_SMALLEST_FONT_POINTS + 1,
+    )
+    axes.legend(loc="lower right")
+    axes.grid(axis="x", linewidth=0.4, alpha=0.5)
 
 
 def plot_memory(axes, memory: dict) -> None:
@@ -264,56 +337,71 @@ def plot_memory(axes, memory: dict) -> None:
     for label, result in memory["results"].items():
         start = result["rss_kib"][0]
         axes.plot(
-            result["requests"],
+            [requests / 1000 for requests in result["requests"]],
             [kib - start for kib in result["rss_kib"]],
             marker=".",
             label=f"{label} (from {start / 1024:.1f} MiB)",
             color=COLOURS.get(label),
         )
-    axes.axhline(
-        memory["target_growth_second_half_kib"],
-        color="red",
-        linestyle="--",
-        linewidth=0.8,
-        label="1 MiB",
+    limit = memory["target_growth_second_half_kib"]
+    axes.axhline(limit, color="red", linestyle="--", linewidth=0.9, label="1 MiB limit")
+    axes.set_ylim(-0.05 * limit, 1.15 * limit)
+    axes.set_xlabel("thousands of requests served after the warm-up")
+    axes.set_ylabel("RSS growth, KiB")
+    axes.figure.suptitle(
+        "Memory of a threading server: RSS growth over 100,000 short requests",
+        x=0.01,
+        ha="left",
+        fontsize=_SMALLEST_FONT_POINTS + 1,
     )
-    axes.set_xlabel("requests served after warm-up")
-    axes.set_ylabel("server RSS growth since warm-up, KiB")
-    axes.set_title("Memory of a threading server")
-    axes.legend(fontsize=7)
+    axes.legend(loc="center right")
+    axes.grid(linewidth=0.4, alpha=0.5)
 
 
 def plot(document: dict, path: Path) -> Path:
-    """Draw the three panels into a PNG at `path`."""
+    """Draw the figures: throughput into `path`, the others beside it (see `figure_paths`).
+
+    A figure whose section the document lacks (a run with `--only`) is not drawn, and an old
+    one of that name is removed, so the folder never mixes two runs. Returns `path`.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
 
-    figure, (throughput_axes, shutdown_axes, memory_axes) = pyplot.subplots(
-        1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [2.4, 1, 1.3]}
-    )
-    plot_throughput(throughput_axes, document["throughput"])
-    if "shutdown" in document:
-        plot_shutdown(shutdown_axes, document["shutdown"])
-    if "memory" in document:
-        plot_memory(memory_axes, document["memory"])
-    machine = document["meta"]["machine"]
-    figure.suptitle(
-        f"socketserver_lit vs stdlib vs bare loop — {machine['cpus']} × {machine['cpu_model']},"
-        f" Python {machine['python']}, {document['meta']['mode']} run",
-        fontsize=10,
-    )
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    pyplot.close(figure)
+    width = FIGURE_WIDTH_PX / _DISPLAY_DPI
+    drawers = {
+        "throughput": (plot_throughput, "throughput", 0.62 * len(document["throughput"]) + 1.3),
+        "shutdown": (plot_shutdown, "shutdown", 2.9),
+        "memory": (plot_memory, "memory", 3.6),
+    }
+    style = {
+        "font.size": _SMALLEST_FONT_POINTS + 0.5,
+        "axes.titlesize": _SMALLEST_FONT_POINTS + 1,
+        "axes.labelsize": _SMALLEST_FONT_POINTS + 0.5,
+        "xtick.labelsize": _SMALLEST_FONT_POINTS,
+        "ytick.labelsize": _SMALLEST_FONT_POINTS,
+        "legend.fontsize": _SMALLEST_FONT_POINTS,
+    }
+    for name, target in figure_paths(path).items():
+        drawer, section, height = drawers[name]
+        if section not in document:
+            target.unlink(missing_ok=True)
+            continue
+        with pyplot.rc_context(style):
+            figure, axes = pyplot.subplots(figsize=(width, height), layout="constrained")
+            drawer(axes, document[section])
+            figure.savefig(target, dpi=_DISPLAY_DPI * FIGURE_PIXEL_RATIO)
+            pyplot.close(figure)
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report")
     parser.add_argument("results", type=Path, help="a results.json written by python -m bench")
-    parser.add_argument("--plot", type=Path, help="also draw the figure to this PNG")
+    parser.add_argument(
+        "--plot", type=Path, help="also draw the figures: this PNG and two beside it"
+    )
     arguments = parser.parse_args(argv)
     document = json.loads(arguments.results.read_text())
     print(markdown_table(document))
