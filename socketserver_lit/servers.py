@@ -39,17 +39,26 @@ here at all: it lives in :mod:`socketserver_lit.mixins`, which overrides just
 
 Where we differ from the standard library
 -----------------------------------------
-Everything documented behaves as documented. Where the stdlib has a known
-fault, we do better, and say so at the line that does it:
+Everything documented behaves as documented, and a program that is correct with
+the stdlib observes the same thing here. Where the stdlib has a known fault (a
+hang, a leak, a crash), we remove it, and say so at the line that does it:
 
 * ``shutdown()`` wakes the loop at once through a wake-up socket pair, instead of
   waiting for the next ``poll_interval`` tick (up to half a second by default).
 * ``shutdown()`` called from the thread running ``serve_forever()`` raises
-  ``RuntimeError`` with an explanation, instead of deadlocking forever; and called
-  when no loop is running it returns at once instead of hanging.
-* An IPv6 literal such as ``"::1"`` makes a TCP or UDP server use ``AF_INET6``.
-* A failed bind says which address could not be bound and what to try next.
-* Unix servers remove the socket file they created when they close.
+  ``RuntimeError`` with an explanation, instead of deadlocking forever; called when
+  no loop has ever run, it waits for one to start as the stdlib does, but not
+  forever (``shutdown_start_timeout``).
+* ``server_close()`` while a loop is running ends that loop, instead of leaving it
+  to spin on a closed socket.
+* An IPv6 literal such as ``"::1"`` makes a TCP or UDP server use ``AF_INET6``
+  (the stdlib fails to bind it).
+* A failed bind keeps the stdlib's exception, with a note naming the address and
+  what to try next.
+
+An improvement that a correct stdlib program *could* observe is opt-in, through a
+class attribute that is off by default: ``remove_socket_file_on_close`` on the Unix
+servers removes the socket file on close.
 
 Next: the notebook ``notebooks/course/01-request-lifecycle.ipynb`` traces every
 method below as it is called; :mod:`socketserver_lit.handlers` is the other half
@@ -110,31 +119,35 @@ class BaseServer:
         server_address: Where to serve; stored as the ``server_address`` attribute.
         RequestHandlerClass: Called as ``RequestHandlerClass(request, client_address,
             server)`` once per request. A class is usual, but any callable works (the
-            stdlib's ``http.server`` passes a ``functools.partial``).
+            stdlib's ``http.server`` passes a ``functools.partial``). Nothing checks it
+            until a request arrives, as in the stdlib: ``None`` is fine for a server
+            that is built only to reserve a port, and a request that does arrive then
+            fails through ``handle_error()`` with a ``TypeError`` that says why.
     """
 
     #: Seconds ``handle_request()`` waits for a request before calling
     #: ``handle_timeout()``; ``None`` waits forever. ``serve_forever()`` ignores it.
     timeout: float | None = None
+    #: Seconds ``shutdown()`` waits for a ``serve_forever()`` loop to start when no
+    #: loop has run on this server yet (ours; the stdlib always waits forever). A
+    #: thread started with ``target=server.serve_forever`` just before ``shutdown()``
+    #: may not be in its loop yet: ``shutdown()`` waits for that loop to start and
+    #: stop, as the stdlib does. If no loop starts in time, ``shutdown()`` warns
+    #: (``RuntimeWarning``) and returns, leaving the shutdown pending so that a loop
+    #: started later returns at once. ``None`` waits forever, as the stdlib does.
+    shutdown_start_timeout: float | None = 5.0
 
     def __init__(self, server_address: Address, RequestHandlerClass: RequestHandlerFactory):
-        if not callable(RequestHandlerClass):
-            raise TypeError(
-                "RequestHandlerClass must be a class (or other callable) that takes "
-                f"(request, client_address, server); got {RequestHandlerClass!r}, "
-                f"of type {type(RequestHandlerClass).__name__}"
-            )
         self.server_address = server_address
         self.RequestHandlerClass = RequestHandlerClass
-        # The lock guards the fields below, which serve_forever() and
-        # shutdown() read and write from different threads.
-        self._serve_lock = threading.Lock()
+        # The condition's lock guards the fields below, which serve_forever(),
+        # shutdown() and server_close() read and write from different threads;
+        # shutdown() waits on it for loops to finish.
+        self._serve_state = threading.Condition()
         self._shutdown_requested = False
-        self._serving_thread_id: int | None = None
-        self._wakeup_writer: socket.socket | None = None
-        # Set whenever no serve_forever() loop is running: shutdown() waits on it.
-        self._not_serving = threading.Event()
-        self._not_serving.set()
+        self._serve_loop: _ServeLoop | None = None  # the running serve_forever(), if any
+        self._last_finished_loop: _ServeLoop | None = None
+        self._closed = False
 
     # -- bind and activate --------------------------------------------------------
 
@@ -164,41 +177,40 @@ class BaseServer:
         only bounds how long a quiet loop goes without calling
         ``service_actions()`` (which, for example, reaps finished child processes).
         The ``timeout`` attribute is ignored here; it belongs to ``handle_request()``.
+        If ``shutdown()`` was called before this loop started, it returns at once.
         """
-        wakeup_reader, wakeup_writer = socket.socketpair()
-        # Non-blocking, so shutdown() can never block on a full wake-up buffer.
-        wakeup_writer.setblocking(False)
+        loop = self._enter_serve_loop(_called_as_thread_target())
+        if loop is None:
+            return
         try:
-            if not self._enter_serve_loop(wakeup_writer):
-                return
-            try:
-                self._run_serve_loop(wakeup_reader, poll_interval)
-            finally:
-                self._leave_serve_loop()
+            self._run_serve_loop(loop, poll_interval)
         finally:
-            wakeup_reader.close()
-            wakeup_writer.close()
+            self._leave_serve_loop(loop)
 
-    def _enter_serve_loop(self, wakeup_writer: socket.socket) -> bool:
-        """Register this thread as the serving one; False if a shutdown is already pending."""
-        with self._serve_lock:
-            if self._serving_thread_id is not None:
+    def _enter_serve_loop(self, ends_its_thread: bool) -> _ServeLoop | None:
+        """Register a new loop; None if a pending shutdown() ends it before it starts."""
+        with self._serve_state:
+            if self._serve_loop is not None:
+                # Two loops would both wake for one connection; the one that loses
+                # the accept() race would block in it, where shutdown() cannot reach.
                 raise RuntimeError(
                     "serve_forever() is already running in another thread; "
                     "a server can run only one serve loop at a time"
                 )
+            thread = threading.current_thread()
             if self._shutdown_requested:
                 # shutdown() was called before this loop started (a common race when
-                # the loop runs in a freshly started thread): honour it, don't serve.
+                # the loop runs in a freshly started thread): this loop honours it by
+                # not serving, and the waiting shutdown() returns.
                 self._shutdown_requested = False
-                return False
-            self._serving_thread_id = threading.get_ident()
-            self._wakeup_writer = wakeup_writer
-            self._not_serving.clear()
-        return True
+                self._finish(_ServeLoop(thread, ends_its_thread, running=False))
+                return None
+            self._serve_loop = _ServeLoop(thread, ends_its_thread, running=True)
+            return self._serve_loop
 
-    def _run_serve_loop(self, wakeup_reader: socket.socket, poll_interval: float) -> None:
-        waiter = _ServeLoopWaiter(self.fileno(), wakeup_reader.fileno())
+    def _run_serve_loop(self, loop: _ServeLoop, poll_interval: float) -> None:
+        assert loop.wakeup_reader is not None  # a running loop has its wake-up pair
+        waiter = _ServeLoopWaiter(self.fileno(), loop.wakeup_reader.fileno())
         try:
             while not self._shutdown_requested:
                 server_state = waiter.wait(poll_interval)
@@ -212,12 +224,26 @@ class BaseServer:
         finally:
             waiter.close()
 
-    def _leave_serve_loop(self) -> None:
-        with self._serve_lock:
+    def _leave_serve_loop(self, loop: _ServeLoop) -> None:
+        """Unregister the loop, release its wake-up sockets, then tell shutdown().
+
+        The order matters. A ``shutdown()`` waiting for this loop may return as soon
+        as it is told, and its caller often checks ``thread.is_alive()`` right
+        after: so the clean-up (two ``close()`` calls, which release the GIL and
+        let the waiting thread run) comes first, and telling comes last.
+        """
+        with self._serve_state:
+            self._serve_loop = None  # no shutdown() writes to its wake-up socket from now on
             self._shutdown_requested = False
-            self._serving_thread_id = None
-            self._wakeup_writer = None
-            self._not_serving.set()
+        loop.close()
+        with self._serve_state:
+            self._finish(loop)
+
+    def _finish(self, loop: _ServeLoop) -> None:
+        """Record that a loop is over and wake every waiting shutdown(). Caller holds the lock."""
+        loop.finished = True
+        self._last_finished_loop = loop
+        self._serve_state.notify_all()
 
     def service_actions(self) -> None:
         """Do periodic housekeeping; called once per turn of the ``serve_forever()`` loop.
@@ -333,16 +359,37 @@ class BaseServer:
         """Serve the request by instantiating ``RequestHandlerClass``. May be overridden.
 
         The handler's constructor does all the work (setup, handle, finish).
+
+        Raises:
+            TypeError: if ``RequestHandlerClass`` is not callable (``None``, or a
+                handler instance passed by mistake). It reaches ``handle_error()``
+                like any handler error; the stdlib raises a bare "object is not
+                callable" here, ours says what to pass instead.
         """
-        self.RequestHandlerClass(request, client_address, self)
+        make_handler = self.RequestHandlerClass
+        if not callable(make_handler):
+            raise TypeError(
+                f"cannot handle the request from {client_address!r}: this server's "
+                f"RequestHandlerClass is {make_handler!r}, which is not callable. Pass a "
+                "request handler class (or another callable taking (request, "
+                "client_address, server)) when you create the server."
+            )
+        make_handler(request, client_address, self)
 
     def handle_error(self, request: Request, client_address: Address) -> None:
         """Report an exception raised while processing a request. May be overridden.
 
         Called from inside the ``except`` block, so ``sys.exc_info()`` describes the
-        error. Only ``Exception`` subclasses get here; ``SystemExit`` and
-        ``KeyboardInterrupt`` stop the server instead. The default prints the
-        traceback to standard error and lets the server go on serving.
+        error. The default prints the traceback to standard error and lets the server
+        go on serving.
+
+        Only ``Exception`` subclasses get here. Where a ``SystemExit`` or
+        ``KeyboardInterrupt`` from a handler goes depends on where the handler runs,
+        as in the stdlib: in the serving thread (a synchronous server) it propagates
+        out of ``serve_forever()`` or ``handle_request()`` and stops the server; in a
+        request thread (``ThreadingMixIn``) it ends only that thread, silently for
+        ``SystemExit``, with a traceback from ``threading.excepthook`` for
+        ``KeyboardInterrupt``; in a forked child it ends only the child.
         """
         import traceback  # only now: most servers never need it, and forks are cheaper without
 
@@ -368,16 +415,27 @@ class BaseServer:
 
         Call it from another thread than the one running the loop. The loop wakes
         at once (no waiting for ``poll_interval``), finishes the request it is in,
-        and returns. If no loop is running, this returns at once and the next
-        ``serve_forever()`` will return immediately, so a shutdown that races
-        ahead of a freshly started server thread is not lost.
+        and returns; only then does ``shutdown()`` return. When the loop is the
+        whole job of its thread (``threading.Thread(target=server.serve_forever)``),
+        ``shutdown()`` also waits for that thread to end, so ``thread.is_alive()``
+        is false as soon as it returns, on every Python version.
+
+        With no loop running, it behaves as the stdlib does, with one bound:
+
+        * a loop ran and ended before: return at once; the shutdown stays pending,
+          so the next ``serve_forever()`` returns at once;
+        * no loop has run yet (typically: its thread was just started and has not
+          reached ``serve_forever()``): wait for that loop to start and stop, but
+          at most ``shutdown_start_timeout`` seconds (the stdlib waits forever);
+        * the server is closed: return at once, no loop can serve any more.
 
         Raises:
             RuntimeError: if called from the serving thread itself, where waiting
                 for the loop to stop could never end (the stdlib deadlocks here).
         """
-        with self._serve_lock:
-            if self._serving_thread_id == threading.get_ident():
+        with self._serve_state:
+            running = self._serve_loop
+            if running is not None and running.thread is threading.current_thread():
                 raise RuntimeError(
                     "shutdown() was called from the thread running serve_forever(), "
                     "so it would wait forever for itself. Call it from another thread, "
@@ -385,24 +443,55 @@ class BaseServer:
                     "threading server so handlers run outside the serving thread."
                 )
             self._shutdown_requested = True
-            self._wake_serve_loop()
-        self._not_serving.wait()
+            if running is not None:
+                stopping = [running]
+                self._wake_serve_loop()
+                self._serve_state.wait_for(lambda: running.finished)
+            elif self._last_finished_loop is None and not self._closed:
+                stopping = self._wait_for_first_loop()
+            else:
+                stopping = []
+        for loop in stopping:
+            loop.wait_for_thread_to_end()
+
+    def _wait_for_first_loop(self) -> list[_ServeLoop]:
+        """Wait until a first loop has taken the pending shutdown. Caller holds the lock."""
+        if self._serve_state.wait_for(
+            lambda: self._last_finished_loop is not None or self._closed,
+            self.shutdown_start_timeout,
+        ):
+            return [self._last_finished_loop] if self._last_finished_loop else []
+        import warnings  # only now: it is needed only for this mistake
+
+        warnings.warn(
+            f"shutdown() waited {self.shutdown_start_timeout} s for serve_forever() to "
+            "start on this server, and no loop started. It returns now; the shutdown "
+            "stays pending, so a serve_forever() called later returns at once. (The "
+            "stdlib's shutdown() would wait forever here.) Call shutdown() only for a "
+            "server whose serve_forever() is running or about to, or raise "
+            "shutdown_start_timeout if its thread starts slowly.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return []
 
     def _stop_serve_loop_after_close(self) -> None:
-        """Ask a running loop to end, without waiting (server_close() must not block)."""
-        with self._serve_lock:
-            if self._serving_thread_id is not None:
+        """Ask running loops to end, without waiting (server_close() must not block)."""
+        with self._serve_state:
+            self._closed = True
+            if self._serve_loop is not None:
                 self._shutdown_requested = True
                 self._wake_serve_loop()
+            self._serve_state.notify_all()  # a shutdown() waiting for a first loop gives up
 
     def _wake_serve_loop(self) -> None:
-        """Make the serving thread's select() return now. Caller holds the lock."""
-        if self._wakeup_writer is None:
-            return
-        try:
-            self._wakeup_writer.send(b"\0")
-        except (BlockingIOError, InterruptedError):
-            pass  # the pipe is full of earlier wake-ups: the loop will wake anyway
+        """Make the serving thread's wait return now. Caller holds the lock.
+
+        Extended by a mixin whose ``get_request`` can wait too (the thread pool
+        waits there for room): it must wake that wait as well.
+        """
+        if self._serve_loop is not None:
+            self._serve_loop.wake()
 
     def server_close(self) -> None:
         """Release the server's resources. May be overridden; the base has none."""
@@ -412,6 +501,65 @@ class BaseServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.server_close()
+
+
+class _ServeLoop:
+    """One ``serve_forever()`` call: the thread running it and its wake-up socket pair.
+
+    ``shutdown()`` writes a byte to ``wakeup_writer``; the loop waits on
+    ``wakeup_reader`` beside the server socket, so it wakes at once.
+    """
+
+    def __init__(self, thread: threading.Thread, ends_its_thread: bool, *, running: bool):
+        self.thread = thread
+        # True when serve_forever() is the thread's target, so the thread ends with it.
+        self.ends_its_thread = ends_its_thread
+        self.finished = False
+        self.wakeup_reader: socket.socket | None = None
+        self.wakeup_writer: socket.socket | None = None
+        if running:
+            self.wakeup_reader, self.wakeup_writer = socket.socketpair()
+            # Non-blocking, so shutdown() can never block on a full wake-up buffer.
+            self.wakeup_writer.setblocking(False)
+
+    def wake(self) -> None:
+        if self.wakeup_writer is None:
+            return
+        try:
+            self.wakeup_writer.send(b"\0")
+        except (BlockingIOError, InterruptedError):
+            pass  # the buffer is full of earlier wake-ups: the loop will wake anyway
+
+    def close(self) -> None:
+        for wakeup_socket in (self.wakeup_reader, self.wakeup_writer):
+            if wakeup_socket is not None:
+                wakeup_socket.close()
+
+    def wait_for_thread_to_end(self) -> None:
+        """Join the loop's thread if it ends with the loop (bounded; see shutdown()).
+
+        Telling ``shutdown()`` that the loop is over is the loop thread's last act,
+        but the thread still has to unwind and exit. On Python 3.13 the waiting
+        thread often runs first (measured: the stdlib's own ``shutdown()`` then
+        leaves ``thread.is_alive()`` true in about half of 200 tries), so we wait
+        for the exit itself, which takes microseconds.
+        """
+        if self.ends_its_thread and self.thread is not threading.current_thread():
+            self.thread.join(_THREAD_EXIT_TIMEOUT)
+
+
+# Longest shutdown() waits for a loop's thread to exit after the loop has ended: it
+# has nothing left to run but its own exit, so this bound is never reached in practice.
+_THREAD_EXIT_TIMEOUT = 1.0
+
+
+def _called_as_thread_target() -> bool:
+    """True when our caller's caller is ``threading.Thread.run``: the loop is the thread's job."""
+    get_frame = getattr(sys, "_getframe", None)
+    if get_frame is None:  # pragma: no cover - Pythons without frame introspection
+        return False
+    caller = get_frame(2)  # 0: this function, 1: serve_forever, 2: whoever called it
+    return caller is not None and caller.f_code is threading.Thread.run.__code__
 
 
 # What _ServeLoopWaiter.wait() reports about the server socket.
@@ -522,10 +670,12 @@ class TCPServer(BaseServer):
         try:
             self.socket.bind(self.server_address)
         except OSError as error:
-            raise _explain_bind_error(error, self.server_address, self.address_family) from error
+            _add_note(error, _bind_error_note(error, self.server_address, self.socket))
+            raise
         except (OverflowError, TypeError, ValueError) as error:
             # A malformed address: a port out of range, a port given as text, ...
-            raise type(error)(f"{error}: cannot bind to {self.server_address!r}") from error
+            _add_note(error, f"cannot bind to {self.server_address!r}: check the address")
+            raise
         self.server_address = self.socket.getsockname()
 
     def server_activate(self) -> None:
@@ -602,16 +752,28 @@ class UDPServer(TCPServer):
 
 if hasattr(socket, "AF_UNIX"):
 
-    class _RemovesSocketFile(TCPServer):
-        """Unlink the socket file this server created, when the server closes.
+    class _SocketFileOwner(TCPServer):
+        """Remember the socket file this server created, to remove it on close if asked.
 
-        Binding an ``AF_UNIX`` socket creates a file; the stdlib leaves it behind,
-        so the next bind to the same path fails with "Address already in use". We
-        remember which file we made (device and inode) and remove exactly that file,
-        never one that someone else put at the same path since.
+        Binding an ``AF_UNIX`` socket creates a file, and the stdlib leaves it behind
+        when the server closes: the next bind to that path fails with "Address
+        already in use" until someone deletes it. Programs written for the stdlib
+        delete it themselves after ``server_close()``, so removing it for them by
+        default would make their own ``os.unlink()`` fail. It is therefore opt-in:
+        set ``remove_socket_file_on_close = True``.
+
+        Even then, only the file this server created is removed (same device and
+        inode, never one someone else has put at the path since), and only by the
+        process that bound it: a forked child (a pre-fork worker, a daemonizing
+        parent) that closes its inherited copy of the server leaves the file to the
+        process still serving on it.
         """
 
+        remove_socket_file_on_close: bool  # set, and documented, by the public classes
+
+        # (device, inode) of the file server_bind() created, and the pid that bound it.
         _socket_file_identity: tuple[int, int] | None = None
+        _socket_file_bound_by_pid: int | None = None
 
         def server_bind(self) -> None:
             super().server_bind()
@@ -619,12 +781,17 @@ if hasattr(socket, "AF_UNIX"):
             if _is_filesystem_path(path):
                 info = os.stat(path)
                 self._socket_file_identity = (info.st_dev, info.st_ino)
+                self._socket_file_bound_by_pid = os.getpid()
 
         def server_close(self) -> None:
             super().server_close()
+            if self.remove_socket_file_on_close and self._socket_file_bound_by_pid == os.getpid():
+                self._remove_socket_file()
+
+        def _remove_socket_file(self) -> None:
             identity, self._socket_file_identity = self._socket_file_identity, None
             if identity is None:
-                return
+                return  # nothing created, or already removed by an earlier close
             try:
                 info = os.stat(self.server_address)
                 if (info.st_dev, info.st_ino) == identity:
@@ -632,12 +799,17 @@ if hasattr(socket, "AF_UNIX"):
             except OSError:
                 pass  # already removed, or the directory is gone: nothing to clean
 
-    class UnixStreamServer(_RemovesSocketFile, TCPServer):
+    class UnixStreamServer(_SocketFileOwner, TCPServer):
         """A stream server on a Unix domain socket (a filesystem path)."""
 
         address_family: int = socket.AF_UNIX
+        #: Remove the socket file in ``server_close()`` (ours; the stdlib never does).
+        #: Off by default, so that a stdlib program that removes the file itself keeps
+        #: working. Only the file this server's ``server_bind()`` created, and only in
+        #: the process that called it, is ever removed.
+        remove_socket_file_on_close: bool = False
 
-    class UnixDatagramServer(_RemovesSocketFile, UDPServer):
+    class UnixDatagramServer(_SocketFileOwner, UDPServer):
         """A datagram server on a Unix domain socket.
 
         A client must bind its own socket to a path of its own before sending:
@@ -645,6 +817,11 @@ if hasattr(socket, "AF_UNIX"):
         """
 
         address_family: int = socket.AF_UNIX
+        #: Remove the socket file in ``server_close()`` (ours; the stdlib never does).
+        #: Off by default, so that a stdlib program that removes the file itself keeps
+        #: working. Only the file this server's ``server_bind()`` created, and only in
+        #: the process that called it, is ever removed.
+        remove_socket_file_on_close: bool = False
 
     __all__ += ["UnixStreamServer", "UnixDatagramServer"]
 
@@ -670,24 +847,34 @@ def _is_filesystem_path(address: Address) -> bool:
     return isinstance(address, str) and bool(address) and not address.startswith("\0")
 
 
-def _explain_bind_error(error: OSError, address: Address, family: int) -> OSError:
-    """Return ``error`` re-made with the address and a hint in its message.
+def _add_note(error: BaseException, note: str) -> None:
+    """Attach ``note`` to ``error`` the PEP 678 way, leaving the error itself untouched.
 
-    The type and ``errno`` stay the same, so code that checks
-    ``error.errno == errno.EADDRINUSE`` still works.
+    The exception keeps its type, ``errno``, ``strerror`` and ``args``, exactly what
+    the stdlib raises, so code that inspects them sees no difference; tracebacks
+    print the note under the error's own line (Python 3.11+; on 3.10 the note is
+    only in ``error.__notes__``, which our command-line programs print).
     """
-    message = f"{error.strerror or error}: cannot bind to {address!r}: "
-    message += _bind_error_hint(error, address, family)
-    if error.errno is None:
-        return type(error)(message)
-    return type(error)(error.errno, message)
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # Python 3.10: no add_note() yet, but the attribute is the same
+        notes = getattr(error, "__notes__", None)
+        if notes is None:
+            notes = []
+            error.__notes__ = notes  # type: ignore[attr-defined, unused-ignore]  # 3.10 stubs
+        notes.append(note)
 
 
-def _bind_error_hint(error: OSError, address: Address, family: int) -> str:
-    """What the reader should try next, for the errors a bind commonly meets."""
+def _bind_error_note(error: OSError, address: Address, sock: socket.socket) -> str:
+    """Which address could not be bound, and what the reader should try next."""
+    return f"cannot bind to {address!r}: {_bind_error_hint(error, address, sock)}"
+
+
+def _bind_error_hint(error: OSError, address: Address, sock: socket.socket) -> str:
+    """What to try next, for the errors a bind commonly meets."""
     if isinstance(error, socket.gaierror):
         if error.errno in _ADDRESS_FAMILY_MISMATCH:
-            family_name = socket.AddressFamily(family).name
+            family_name = socket.AddressFamily(sock.family).name
             return (
                 f"the host is not an address of the server's family ({family_name}); "
                 "use an address of that family, or a server class with another address_family"
@@ -698,10 +885,22 @@ def _bind_error_hint(error: OSError, address: Address, family: int) -> str:
             "a file already exists at that path; if no server is listening there it is a "
             "stale socket file: remove it and try again, or choose another path"
         )
+    if error.errno == errno.EADDRINUSE and sock.type == socket.SOCK_STREAM:
+        # Linux keeps the connections a server closed first in TIME_WAIT for 60 s,
+        # and they hold the port unless the old server *and* the new one set
+        # SO_REUSEADDR (tests/test_claims_core.py shows all four combinations).
+        return (
+            "another socket holds this port: a server that is still running, or the "
+            "closed connections of one that stopped in the last minute (TCP's TIME_WAIT). "
+            "Stop the other server, pick another port, or use port 0 for any free port; "
+            "to restart on the same port at once, set allow_reuse_address = True on the "
+            "server class (the server that stopped must have set it too)"
+        )
     if error.errno == errno.EADDRINUSE:
         return (
-            "another server is using it; pick another port, use port 0 for any "
-            "free port, or stop the other server"
+            "another socket is bound to this port (datagram ports have no TIME_WAIT: one is "
+            "free again as soon as the socket holding it closes). Close that socket or stop "
+            "its program, pick another port, or use port 0 for any free port"
         )
     if error.errno == errno.EADDRNOTAVAIL:
         return (
@@ -709,7 +908,10 @@ def _bind_error_hint(error: OSError, address: Address, family: int) -> str:
             "'localhost' to serve locally"
         )
     if error.errno == errno.EACCES:
-        return "permission denied; ports below 1024 need privileges, so try a port above 1024"
+        return (
+            "permission denied; binding a port below 1024 needs privileges (on Linux, by "
+            "default), so try a port above 1024"
+        )
     return "check the address and try again"
 
 

@@ -49,3 +49,12 @@ def exchange(address: Any, payload: bytes = b"ping\n", family: int = socket.AF_I
         while chunk := client.recv(4096):
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def error_text(error: BaseException) -> str:
+    """An exception's message with its PEP 678 notes, as a traceback would print them.
+
+    Our bind errors are the stdlib's own exception, untouched, plus a note that names
+    the address and says what to try: tests read both.
+    """
+    return "\n".join([str(error), *getattr(error, "__notes__", [])])

@@ -12,9 +12,10 @@ import os
 import socket
 import sys
 import threading
+import time
 
 import pytest
-from server_support import JOIN_TIMEOUT, exchange, open_descriptor_count
+from server_support import JOIN_TIMEOUT, error_text, exchange, open_descriptor_count
 
 import socketserver_lit as ss
 
@@ -41,16 +42,21 @@ def test_constructor_stores_address_and_handler_class():
         assert host == "127.0.0.1" and port > 0
 
 
-def test_non_callable_handler_is_refused_at_construction_naming_it():
-    with pytest.raises(TypeError, match=r"RequestHandlerClass.*got 42, of type int"):
-        ss.TCPServer(("127.0.0.1", 0), 42)  # type: ignore[arg-type]
+@pytest.mark.parametrize("not_a_handler", [None, 42, "handler"], ids=["none", "int", "str"])
+def test_non_callable_handler_fails_the_request_through_handle_error_saying_why(
+    serve, not_a_handler
+):
+    errors = []
 
+    class Capturing(ss.TCPServer):
+        def handle_error(self, request, client_address) -> None:
+            errors.append(sys.exc_info()[1])
 
-def test_non_callable_handler_check_leaks_no_socket():
-    before = open_descriptor_count()
-    with pytest.raises(TypeError):
-        ss.UDPServer(("127.0.0.1", 0), "handler")  # type: ignore[arg-type]
-    assert open_descriptor_count() == before
+    # Built and bound like any server, as in the stdlib: only a request can fail.
+    with serve(Capturing(("127.0.0.1", 0), not_a_handler)) as server:  # type: ignore[arg-type]
+        assert exchange(server.server_address) == b""  # the request is closed, not left open
+    assert len(errors) == 1 and isinstance(errors[0], TypeError)
+    assert repr(not_a_handler) in str(errors[0]) and "handler class" in str(errors[0])
 
 
 def test_any_callable_serves_as_handler_factory(serve):
@@ -136,19 +142,19 @@ def test_busy_port_raises_eaddrinuse_naming_the_address_and_leaks_nothing():
         with pytest.raises(OSError) as caught:
             ss.TCPServer(first.server_address, EchoLine)
         assert caught.value.errno == errno.EADDRINUSE
-        assert repr(first.server_address) in str(caught.value)
-        assert "port 0" in str(caught.value)
+        assert repr(first.server_address) in error_text(caught.value)
+        assert "port 0" in error_text(caught.value)
         assert open_descriptor_count() == before
 
 
 def test_unresolvable_host_error_names_the_address_and_a_next_step():
     # Built by hand: resolving a real unknown name could send a DNS query off this host.
-    from socketserver_lit.servers import _explain_bind_error
+    from socketserver_lit.servers import _bind_error_note
 
     error = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    explained = _explain_bind_error(error, ("no-such-host", 0), socket.AF_INET)
-    assert isinstance(explained, socket.gaierror) and explained.errno == socket.EAI_NONAME
-    assert "('no-such-host', 0)" in str(explained) and "127.0.0.1" in str(explained)
+    with socket.socket() as unbound:
+        note = _bind_error_note(error, ("no-such-host", 0), unbound)
+    assert "('no-such-host', 0)" in note and "127.0.0.1" in note
 
 
 def test_port_given_as_text_names_the_address_and_leaks_nothing():
@@ -180,7 +186,7 @@ def test_address_not_on_this_machine_explains_itself():
     with pytest.raises(OSError) as caught:
         ss.TCPServer(("192.0.2.1", 0), EchoLine)  # TEST-NET-1: never assigned locally
     assert caught.value.errno == errno.EADDRNOTAVAIL
-    assert "127.0.0.1" in str(caught.value)
+    assert "127.0.0.1" in error_text(caught.value)
 
 
 def test_ipv6_literal_selects_af_inet6_for_the_instance_only(serve):
@@ -284,6 +290,9 @@ def test_serve_forever_serves_many_requests(serve):
 
 
 def test_two_serve_loops_at_once_are_refused(serve):
+    # Two loops on one socket both wake for a connection, and the one that loses the
+    # accept() race blocks in accept(), where shutdown() cannot reach it (the stdlib
+    # lets that happen).
     with serve(ss.TCPServer(("127.0.0.1", 0), EchoLine)) as server:
         exchange(server.server_address)  # the first loop is certainly running now
         with pytest.raises(RuntimeError, match="already running"):
@@ -325,13 +334,67 @@ def test_shutdown_from_serving_thread_raises_instead_of_deadlocking():
     assert "another thread" in str(errors[0])
 
 
-def test_shutdown_with_no_loop_running_returns_and_cancels_the_next_loop():
+def test_shutdown_after_a_loop_ended_returns_at_once_and_cancels_the_next_loop():
     with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
-        server.shutdown()  # would hang forever in the stdlib
         thread = threading.Thread(target=server.serve_forever, args=(3600,))
         thread.start()
-        thread.join(JOIN_TIMEOUT)
+        server.shutdown()
+        started = time.monotonic()
+        server.shutdown()  # no loop is running: as in the stdlib, this returns at once
+        assert time.monotonic() - started < server.shutdown_start_timeout
+        again = threading.Thread(target=server.serve_forever, args=(3600,))
+        again.start()
+        again.join(JOIN_TIMEOUT)  # the pending shutdown ends the new loop before it serves
+        assert not again.is_alive()
+
+
+def test_shutdown_before_the_first_loop_waits_for_it_to_start_and_stop():
+    with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
+        thread = threading.Thread(target=server.serve_forever, args=(3600,))
+        stopper = threading.Thread(target=server.shutdown)
+        stopper.start()  # shutdown() first: no loop has run on this server yet
+        time.sleep(0.05)
+        assert stopper.is_alive(), "shutdown() returned before any loop had run"
+        thread.start()
+        stopper.join(JOIN_TIMEOUT)
+        assert not stopper.is_alive() and not thread.is_alive()
+
+
+def test_shutdown_when_no_loop_ever_starts_warns_and_returns_instead_of_hanging():
+    class Impatient(ss.TCPServer):
+        shutdown_start_timeout = 0.2
+
+    with Impatient(("127.0.0.1", 0), EchoLine) as server:
+        with pytest.warns(RuntimeWarning, match="no loop started"):
+            server.shutdown()  # the stdlib's would wait forever here
+        thread = threading.Thread(target=server.serve_forever, args=(3600,))
+        thread.start()
+        thread.join(JOIN_TIMEOUT)  # the shutdown stayed pending: this loop ends at once
         assert not thread.is_alive()
+
+
+def test_shutdown_of_a_closed_server_that_never_served_returns_at_once():
+    server = ss.TCPServer(("127.0.0.1", 0), EchoLine)
+    server.server_close()
+    started = time.monotonic()
+    server.shutdown()  # nothing can serve any more: no waiting, no warning
+    assert time.monotonic() - started < server.shutdown_start_timeout
+
+
+def test_shutdown_returns_only_after_the_loop_thread_has_ended_every_time():
+    # Both races a test suite meets, 200 times each; the stdlib matches this on 3.10-3.12
+    # and on 3.13 fails the second race about half the time (test_against_stdlib.py).
+    for already_running in (True, False):
+        for attempt in range(200):
+            with ss.TCPServer(("127.0.0.1", 0), EchoLine) as server:
+                thread = threading.Thread(target=server.serve_forever, args=(0.05,))
+                thread.start()
+                if already_running:
+                    exchange(server.server_address)
+                server.shutdown()
+                alive = thread.is_alive()
+                thread.join(JOIN_TIMEOUT)
+            assert not alive, f"attempt {attempt}: thread alive after shutdown() returned"
 
 
 def test_server_can_serve_again_after_shutdown(serve):
@@ -568,18 +631,67 @@ def test_unix_servers_follow_the_documented_inheritance():
     assert ss.UnixStreamServer.address_family == socket.AF_UNIX
 
 
-def test_unix_stream_server_serves_and_removes_its_socket_file(serve, tmp_path):
+def test_unix_stream_server_serves_and_leaves_its_socket_file_like_the_stdlib(serve, tmp_path):
     path = str(tmp_path / "echo.sock")
     with serve(ss.UnixStreamServer(path, EchoLine)) as server:
         assert os.path.exists(path)
         assert exchange(path, b"unix\n", family=socket.AF_UNIX) == b"unix\n"
         assert server.server_address == path
+    assert os.path.exists(path)  # remove_socket_file_on_close is off by default
+    os.unlink(path)  # the stdlib idiom: the program removes it, and nothing fails
+
+
+@pytest.mark.parametrize("server_class", [ss.UnixStreamServer, ss.UnixDatagramServer])
+def test_unix_server_removes_its_socket_file_when_asked(server_class, tmp_path):
+    class Tidy(server_class):  # type: ignore[misc, valid-type]
+        remove_socket_file_on_close = True
+
+    path = str(tmp_path / "tidy.sock")
+    server = Tidy(path, EchoLine)
+    assert os.path.exists(path)
+    server.server_close()
     assert not os.path.exists(path)
+    server.server_close()  # a second close has nothing left to remove, and does not fail
+
+
+@pytest.mark.fork
+@pytest.mark.parametrize(
+    "server_class",
+    [
+        ss.UnixStreamServer,
+        ss.UnixDatagramServer,
+        ss.ThreadingUnixStreamServer,
+        ss.ThreadingUnixDatagramServer,
+        ss.ForkingUnixStreamServer,
+        ss.ForkingUnixDatagramServer,
+    ],
+)
+def test_unix_socket_file_is_removed_only_by_the_process_that_bound_it(server_class, tmp_path):
+    class Tidy(server_class):  # type: ignore[misc, valid-type]
+        remove_socket_file_on_close = True
+
+    path = str(tmp_path / "shared.sock")
+    server = Tidy(path, EchoLine)
+    try:
+        # A pre-fork worker, or a daemonizing parent, closes its copy of the server.
+        child = os.fork()
+        if child == 0:
+            server.server_close()
+            os._exit(0)
+        _pid, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert os.path.exists(path), "a process that did not bind the socket removed its file"
+    finally:
+        server.server_close()
+    assert not os.path.exists(path)  # the process that bound it did remove it
 
 
 def test_unix_server_does_not_remove_a_file_someone_else_put_there(tmp_path):
+    class Tidy(ss.UnixStreamServer):
+        remove_socket_file_on_close = True
+
     path = tmp_path / "replaced.sock"
-    server = ss.UnixStreamServer(str(path), EchoLine)
+    server = Tidy(str(path), EchoLine)
     path.unlink()
     path.write_text("not ours")
     server.server_close()
@@ -595,7 +707,7 @@ def test_unix_datagram_server_replies_to_a_bound_client(serve, tmp_path):
             client.bind(client_path)
             client.sendto(b"dgram", server.server_address)
             assert client.recv(100) == b"DGRAM"
-    assert not os.path.exists(server_path)
+    assert os.path.exists(server_path)  # left, as the stdlib leaves it
 
 
 def test_unix_server_on_existing_path_explains_and_leaks_nothing(tmp_path):
@@ -605,8 +717,9 @@ def test_unix_server_on_existing_path_explains_and_leaks_nothing(tmp_path):
     with pytest.raises(OSError) as caught:
         ss.UnixStreamServer(str(path), EchoLine)
     assert caught.value.errno == errno.EADDRINUSE
-    assert str(path) in str(caught.value)
-    assert "stale socket file" in str(caught.value) and "port" not in str(caught.value)
+    assert str(path) in error_text(caught.value)
+    assert "stale socket file" in error_text(caught.value)
+    assert "port" not in error_text(caught.value)
     assert open_descriptor_count() == before
     assert path.exists()  # we never remove a file we did not create
 
