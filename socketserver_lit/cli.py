@@ -4,15 +4,18 @@ Installing the package gives you a ``socketserver-lit`` command (``python -m
 socketserver_lit`` is the same thing). It does no work of its own: each
 subcommand is one of the example programs in ``socketserver_lit.examples``, with
 the same options, defaults and output as ``python -m
-socketserver_lit.examples.<name>``::
+socketserver_lit.examples.<name>`` (except the program name its messages begin
+with)::
 
     socketserver-lit tcp-server                     # localhost port 9999, Ctrl-C stops it
     socketserver-lit tcp-client hello world with TCP
     socketserver-lit tour                           # every example, end to end, checked
 
-Servers listen on ``localhost`` port 9999 unless told otherwise (``--host``,
+The servers listen on ``localhost`` port 9999 (the self-contained threading and
+forking programs on a port the system picks) unless told otherwise (``--host``,
 ``--port``); they listen on all interfaces only when you ask for it with
-``--host 0.0.0.0``. ``--help`` works on the command and on every subcommand.
+``--host 0.0.0.0``. ``--help`` works on the command and on every subcommand, and
+never breaks a name such as ``stream-server`` across two lines.
 
 Why subcommands that only delegate? So that there is exactly one implementation
 of each program: the module a reader studies is the program the command runs,

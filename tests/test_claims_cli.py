@@ -17,6 +17,7 @@ and every socket is closed.
 from __future__ import annotations
 
 import errno
+import io
 import itertools
 import os
 import re
@@ -364,6 +365,26 @@ def test_closing_a_threading_server_waits_for_a_client_that_stays_connected(modu
     assert waited and not closer.is_alive()
 
 
+def test_writing_to_a_buffered_stream_from_inside_its_own_write_raises():
+    # What a signal handler that print()s would risk, run while the main thread is in a
+    # print(): _program.say() writes with os.write instead.
+    class Raw(io.RawIOBase):
+        inside = False
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            if not self.inside:
+                self.inside = True
+                stream.write(b"from the handler")
+            return len(data)
+
+    stream = io.BufferedWriter(Raw(), buffer_size=8)
+    with pytest.raises(RuntimeError, match="reentrant call"):
+        stream.write(b"x" * 100)
+
+
 @pytest.mark.parametrize("daemon", [False, True])
 def test_python_waits_at_exit_for_threads_that_are_not_daemons(daemon):
     script = (
@@ -624,12 +645,37 @@ def test_fork_with_threads_warns_only_from_main_on_3_12_and_later():
     in_main = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=WAIT
     )
-    assert ("DeprecationWarning" in in_main.stderr) == (sys.version_info >= (3, 12))
+    warned = "DeprecationWarning" in in_main.stderr
+    assert warned == (sys.version_info >= (3, 12))
+    assert not warned or "use of fork() may lead to deadlocks in the child" in in_main.stderr
     env["PYTHONPATH"] = environment()["PYTHONPATH"]
     in_package = subprocess.run(
         example("forking_server"), capture_output=True, text=True, env=env, timeout=WAIT
     )
     assert in_package.returncode == 0 and in_package.stderr == ""
+
+
+@pytest.mark.fork
+def test_a_lock_another_thread_holds_at_fork_stays_held_in_the_child():
+    lock, holding, release = threading.Lock(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            holding.set()
+            release.wait(WAIT)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(WAIT)
+        pid = os.fork()
+        if pid == 0:  # the child: only this thread was copied, and the lock with it
+            os._exit(0 if not lock.acquire(timeout=0.2) else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join(WAIT)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_forking_server_without_os_fork_says_so(monkeypatch, capsys):

@@ -26,9 +26,9 @@ program around it to the helpers here:
   compared with the documentation byte for byte, while a person (or the tour, or
   a test) learns the real port, which matters when the port was 0.
 * ``describe_address_error`` and ``fail`` print what went wrong as one line, for
-  servers and clients alike: the core's bind errors carry the address and a hint
-  of their own, and the original error as ``__cause__``; we word the line from
-  the original, so nothing is said twice.
+  servers and clients alike. The core's bind errors carry the address and a hint
+  of their own; we word the line from the system's error (its type and errno),
+  so nothing is said twice, whatever the core's wording.
 
 ``tests/test_claims_cli.py`` runs what these messages claim (busy ports, TIME_WAIT,
 unresolvable hosts, the two Ctrl-C presses) on the loopback interface, on Linux.
@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 DEFAULT_HOST = "localhost"
-DEFAULT_PORT = 9999  # the port every documented example uses
+DEFAULT_PORT = 9999  # the port of the documented TCP and UDP examples
 ALL_INTERFACES = ("", "0.0.0.0", "::")
 # Linux: binding a port below the number in this file needs privileges (CAP_NET_BIND_SERVICE).
 UNPRIVILEGED_PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"

@@ -29,12 +29,13 @@ thread name and it says ``Thread-1 (serve_forever)``.
 
 Available only where ``os.fork`` exists (POSIX). On Python 3.12+, forking a
 process that runs several threads (here: the main thread and the server loop)
-raises a ``DeprecationWarning``, because a lock another thread holds at that
-moment is copied, held, into the child. Python shows that warning by default
-only for code in ``__main__``; the fork here happens inside the package, so this
-program prints none. Here the main thread never holds a lock of ours while the
-server forks: it prints each reply after the child has sent it, and only then
-connects again.
+issues a ``DeprecationWarning`` ("use of fork() may lead to deadlocks in the
+child"): only the forking thread is copied, so a lock another thread holds at
+that moment stays held, for ever, in the child. Python shows that warning by
+default only for code in ``__main__``; the fork here happens inside the package,
+so this program prints none. And the main thread is never printing (holding
+standard output's lock) while the server forks: it prints each reply after the
+child has sent it, and only then connects again.
 
 Read next: ``threading_udp.py``, the documented one-line ``ThreadingUDPServer``.
 """
