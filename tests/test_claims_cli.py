@@ -45,7 +45,13 @@ from test_examples import (
 )
 
 import socketserver_lit
-from socketserver_lit.examples import _program, forking_server, tour
+from socketserver_lit.examples import (
+    _program,
+    forking_server,
+    threaded_server,
+    threading_udp,
+    tour,
+)
 
 # -- Busy ports: TIME_WAIT is TCP's, and needs SO_REUSEADDR on both sides ----------------------
 
@@ -678,6 +684,24 @@ def test_a_lock_another_thread_holds_at_fork_stays_held_in_the_child():
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+@pytest.mark.parametrize(
+    ("module", "handler"),
+    [
+        (threaded_server, "ThreadedTCPRequestHandler"),
+        pytest.param(forking_server, "ForkedTCPRequestHandler", marks=pytest.mark.fork),
+        (threading_udp, "ThreadedUDPRequestHandler"),
+    ],
+)
+def test_a_demo_whose_server_never_answers_fails_instead_of_hanging(module, handler, monkeypatch):
+    def silent(self: object) -> None:
+        time.sleep(1.0)  # longer than the client waits; then the request ends
+
+    monkeypatch.setattr(getattr(module, handler), "handle", silent)
+    monkeypatch.setattr(module, "CLIENT_TIMEOUT", 0.2)
+    with pytest.raises(TimeoutError):
+        module.demo("127.0.0.1", 0)
+
+
 def test_forking_server_without_os_fork_says_so(monkeypatch, capsys):
     monkeypatch.delattr(os, "fork")
     assert forking_server.main([]) == 1
@@ -766,6 +790,27 @@ def test_the_tour_kills_a_server_that_ignores_ctrl_c_and_fails_the_example():
     )
     assert "udp_server exited with status -9 after Ctrl-C" in report.problems
     assert early.startswith(b"Serving UDP")
+
+
+def test_ctrl_c_stops_the_tour_after_it_has_ended_every_program_it_started():
+    command = [sys.executable, "-m", "socketserver_lit", "tour"]
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+        start_new_session=True,  # its own process group: what is left of it can be found
+    ) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("socketserver-lit tour: ")
+        time.sleep(0.3)  # the first example's programs are running
+        process.send_signal(signal.SIGINT)  # to the tour only, not to its group
+        _, stderr = process.communicate(timeout=WAIT)
+    assert stderr == "Stopped by Ctrl-C; every program the tour started has ended.\n"
+    assert process.returncode == -signal.SIGINT
+    with pytest.raises(ProcessLookupError):  # nothing left in the tour's process group
+        os.killpg(process.pid, 0)
 
 
 def test_the_tour_fails_a_program_that_writes_to_standard_error():

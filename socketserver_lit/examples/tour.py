@@ -371,7 +371,7 @@ STREAM_SERVER_WHY = (
 )
 THREAD_NAMES_WHY = (
     'Since Python 3.10 a thread created without a name is called "Thread-N (target)", '
-    "after the function it runs; the page's transcript is older. Compared with the "
+    "after the function it runs; the page's transcript shows the older form. Compared with the "
     "suffix removed, the transcript is the page's, thread numbers included."
 )
 
@@ -731,8 +731,18 @@ def chosen_examples(only: Sequence[str] | None) -> list[Example]:
 
 
 def run(args: argparse.Namespace, prog: str | None = None) -> int:
-    """Run the selected examples; return 0 if all behaved, 1 otherwise."""
-    return run_tour(chosen_examples(args.only), Context(timeout=args.timeout), sys.stdout)
+    """Run the selected examples; return 0 if all behaved, 1 otherwise.
+
+    Ctrl-C stops the tour: on its way out, each ``with`` block and ``subprocess.run``
+    has stopped (or killed) and waited for the program it started, so the line
+    printed then is true; the tour then ends as an unhandled Ctrl-C would.
+    """
+    try:
+        return run_tour(chosen_examples(args.only), Context(timeout=args.timeout), sys.stdout)
+    except KeyboardInterrupt:
+        print("Stopped by Ctrl-C; every program the tour started has ended.", file=sys.stderr)
+        _program.end_by_sigint()
+        raise  # not reached where SIGINT ends the process (POSIX)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
