@@ -214,6 +214,22 @@ def test_an_unresolvable_host_is_one_clean_line_the_same_for_server_and_client()
         assert result.stderr == f"python -m socketserver_lit.examples.{name}: error: {expected}\n"
 
 
+def test_a_bind_error_reads_the_same_whether_the_core_notes_it_or_wraps_it():
+    original = OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+    noted = OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+    noted.__notes__ = ["cannot bind to ('localhost', 9999): the core's own hint"]
+    wrapped = OSError(errno.EADDRINUSE, "Address already in use: cannot bind to ...: a hint")
+    wrapped.__cause__ = original
+
+    def line(error: OSError) -> str | None:
+        return _program.describe_address_error(
+            error, "localhost", 9999, protocol="UDP", role="server"
+        )
+
+    assert line(noted) == line(wrapped) == line(original)
+    assert "cannot bind" not in line(noted) and "hint" not in line(noted)
+
+
 def test_an_ipv6_address_for_an_ipv4_client_says_the_client_speaks_ipv4():
     result = run(example("tcp_client") + ["--host", "::1", "hello"])
     assert result.returncode == 1

@@ -1,12 +1,13 @@
 """What turns a documented snippet into a program you can run: arguments, errors, Ctrl-C.
 
-The examples in the socketserver documentation are snippets. They hard-code
-``HOST, PORT = "localhost", 9999``; run with the standard library, Ctrl-C ends
-them with a ``KeyboardInterrupt`` traceback, and a second copy started on a busy
-port dies with an ``OSError`` traceback (``[Errno 98] Address already in use`` on
-Linux). That is fine on a documentation page and poor in a terminal, so every
-example module in this package keeps the documented code as it is and hands the
-program around it to the helpers here:
+The examples in the socketserver documentation are snippets. They hard-code their
+address (``HOST, PORT = "localhost", 9999`` for the TCP and UDP examples); run
+with the standard library, Ctrl-C ends them with a ``KeyboardInterrupt``
+traceback, and a second copy started on a busy port dies with an ``OSError``
+traceback (``[Errno 98] Address already in use`` on Linux). That is fine on a
+documentation page and poor in a terminal, so every example module in this
+package keeps the documented code as it is and hands the program around it to
+the helpers here:
 
 * ``add_address_arguments`` gives each program ``--host`` and ``--port`` with the
   documented defaults (``localhost``, port 9999), so tests and the tour can run
@@ -297,9 +298,9 @@ def describe_address_error(
 ) -> str | None:
     """Say in one line what is wrong with ``host``/``port`` and what to do; None if unknown.
 
-    Servers: the core explains a bind error in words of its own, either in a note
-    on the original error or in a new error of the same type with the original as
-    ``__cause__``. Either way we describe the original, by its type and errno, so the
+    Servers: the core adds its own explanation to a bind error (in this version, a
+    note on the error itself; a new error with the original as ``__cause__`` is
+    understood too). We describe the system's error, by its type and errno, so the
     line says each thing once, whatever the core's wording. Clients get their errors
     straight from ``socket``.
     """
