@@ -742,6 +742,7 @@ def one_shot_server(reply: bytes | None) -> Iterator[int]:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
+        listener.settimeout(WAIT)  # a client that never comes ends the thread, with an error
 
         def serve_one() -> None:
             connection, _ = listener.accept()
