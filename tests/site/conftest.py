@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from site_support import REPOSITORY, SiteBuild
+from site_support import CHROMIUM_FLAGS, REPOSITORY, SCREENSHOTS, SiteBuild, chromium_executable
 
 # A strict build takes a few seconds here; notebooks not yet in mkdocs-jupyter's cache add about
 # a second each. Generous, so a loaded CI machine is slow rather than failing.
@@ -84,3 +84,23 @@ def site_url(built_site: Path) -> Iterator[str]:
         thread.join(JOIN_TIMEOUT)
         server.server_close()
         assert not thread.is_alive(), "the site's HTTP server did not stop"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """Headless Chromium (Debian's, driven by playwright-python), shared by the browser tests.
+
+    Screenshots from an earlier run would pass for this one's: the folder starts empty.
+    """
+    executable = chromium_executable()
+    from playwright.sync_api import sync_playwright
+
+    for old_picture in SCREENSHOTS.glob("*.png"):
+        old_picture.unlink()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

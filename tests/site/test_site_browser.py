@@ -12,99 +12,32 @@ humans to look at.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from site_support import REPOSITORY
+from site_support import (
+    DESKTOP,
+    REPOSITORY,
+    SCREENSHOTS,
+    STEP_TIMEOUT_MS,
+    PageProblems,
+    watch_for_problems,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
-SCREENSHOTS = REPOSITORY / "build" / "screenshots"
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# How long the browser may take for one step (load a page, show search results), in ms.
-STEP_TIMEOUT_MS = 20_000
-
-
-def chromium_executable() -> str:
-    for candidate in CHROMIUM_CANDIDATES:
-        if Path(candidate).is_file():
-            return candidate
-    found = shutil.which("chromium")
-    if found:
-        return found
-    pytest.fail(
-        "Chromium is not installed, so the site cannot be checked in a browser. "
-        "Install Debian's package: apt-get install -y chromium",
-        pytrace=False,
-    )
-
-
-@dataclass
-class PageProblems:
-    """Everything that went wrong while pages loaded, as readable lines."""
-
-    lines: list[str] = field(default_factory=list)
-
 
 @pytest.fixture(scope="module")
-def browser_page(site_url: str) -> Iterator[tuple[object, PageProblems]]:
+def browser_page(chromium, site_url: str) -> Iterator[tuple[object, PageProblems]]:
     """One Chromium page for the module's tests, recording errors and off-site requests."""
-    executable = chromium_executable()
-    from playwright.sync_api import sync_playwright
-
-    problems = PageProblems()
-    site_host = urlsplit(site_url).hostname
-    # Pictures from an earlier run would pass for this one's: start from an empty folder.
-    for old_picture in SCREENSHOTS.glob("*.png"):
-        old_picture.unlink()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(STEP_TIMEOUT_MS)
-            page.on("pageerror", lambda error: problems.lines.append(f"JS error: {error}"))
-            page.on(
-                "console",
-                lambda message: (
-                    problems.lines.append(f"console {message.type}: {message.text}")
-                    if message.type == "error"
-                    else None
-                ),
-            )
-            page.on(
-                "requestfailed",
-                lambda request: problems.lines.append(
-                    f"request failed: {request.url} ({request.failure})"
-                ),
-            )
-            page.on(
-                "request",
-                lambda request: (
-                    problems.lines.append(f"request to another host: {request.url}")
-                    if urlsplit(request.url).scheme in ("http", "https")
-                    and urlsplit(request.url).hostname != site_host
-                    else None
-                ),
-            )
-            yield page, problems
-            context.close()
-        finally:
-            browser.close()
+    context = chromium.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(STEP_TIMEOUT_MS)
+        yield page, watch_for_problems(page, site_url)
+    finally:
+        context.close()
 
 
 def visit(browser_page, site_url: str, path: str, screenshot: str):
@@ -113,7 +46,6 @@ def visit(browser_page, site_url: str, path: str, screenshot: str):
     problems.lines.clear()
     response = page.goto(site_url + path, wait_until="networkidle")
     assert response is not None and response.status == 200, f"{path}: HTTP {response.status}"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / screenshot), full_page=False)
     return page, problems
 
@@ -162,7 +94,6 @@ def test_search_box_finds_a_class_by_name(browser_page, site_url):
     results = page.locator(".md-search-result__item")
     results.first.wait_for(state="visible")
     assert "ThreadingMixIn" in " ".join(results.all_inner_texts())
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "search.png"))
     assert problems.lines == []
 

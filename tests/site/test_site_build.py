@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -206,3 +207,17 @@ def test_attributes_documented_with_comments_show_their_text_in_the_reference(
             assert _readable(first_line) in shown, f"{stem}.{attribute}: {first_line!r} missing"
             checked += 1
     assert checked > 0
+
+
+def test_the_performance_page_shows_the_figures_the_benchmark_drew(built_site: Path) -> None:
+    """bench/report.py draws each figure next to results.json; the page shows copies of them."""
+    if str(REPOSITORY) not in sys.path:  # bench/ is a folder of the checkout
+        sys.path.insert(0, str(REPOSITORY))
+    from bench import report
+
+    drawn = report.figure_paths(REPOSITORY / "bench" / "results" / "results.png")
+    page = (built_site / "performance" / "index.html").read_text(encoding="utf-8")
+    for name, figure in drawn.items():
+        shown = REPOSITORY / "docs" / "assets" / f"performance{report.FIGURE_SUFFIXES[name]}.png"
+        assert shown.read_bytes() == figure.read_bytes(), f"{shown.name} is not {figure.name}"
+        assert f'src="../assets/{shown.name}"' in page, f"{shown.name} not on the page"

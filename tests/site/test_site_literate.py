@@ -150,3 +150,55 @@ def test_a_simple_table_becomes_a_markdown_table_even_when_a_cell_overflows() ->
         "| ``ThreadingTCPServer`` | ``TCPServer`` |",
         "| ``Short`` | ``UDPServer`` |",
     ]
+
+
+DIVIDED_CLASS = '''"""Essay."""
+
+
+class Server:
+    """A server."""
+
+    def __init__(self):
+        pass
+
+    # -- bind and activate ------------------------------------------------------
+
+    def server_bind(self):
+        """Bind."""
+
+    # -- wait -------------------------------------------------------------------
+    # The loop waits here.
+    def serve_forever(self):
+        """Serve."""
+'''
+
+
+def test_a_divider_comment_becomes_a_heading_and_the_methods_below_nest_under_it() -> None:
+    markdown = literate.render_module(DIVIDED_CLASS, module="m", display_path="m.py").markdown
+    headings = [line for line in markdown.splitlines() if re.match(r"#+ .*\{ id=", line)]
+    assert headings == [
+        '## class `Server` { id="src-m.Server" .literate-class }',
+        '### `__init__()` { id="src-m.Server.--init--" .literate-method }',
+        '### bind and activate { id="src-m.Server--bind-and-activate" .literate-divider }',
+        '#### `server_bind()` { id="src-m.Server.server_bind" .literate-method }',
+        '### wait { id="src-m.Server--wait" .literate-divider }',
+        '#### `serve_forever()` { id="src-m.Server.serve_forever" .literate-method }',
+    ]
+
+
+def test_a_divider_touching_a_statement_leaves_the_rest_of_its_comment_with_the_code() -> None:
+    markdown = literate.render_module(DIVIDED_CLASS, module="m", display_path="m.py").markdown
+    code = "\n".join(block["code"] for block in CODE_BLOCK.finditer(markdown))
+    assert "# The loop waits here.\ndef serve_forever(self):" in code
+    assert "-- wait --" not in markdown.replace("### wait", "")
+
+
+def test_each_section_pairs_prose_with_the_code_it_explains() -> None:
+    markdown = literate.render_module(DIVIDED_CLASS, module="m", display_path="m.py").markdown
+    sections = re.findall(r'<div class="literate-section literate-section--([a-z-]+)"', markdown)
+    assert sections[0] == "essay"
+    assert sections.count("divider") == 2
+    # The class (its docstring beside `class Server:`), then each method: its heading and
+    # docstring beside its code.
+    assert sections.count("paired") == 4
+    assert set(sections) <= {"essay", "divider", "paired", "prose-only", "code-only"}
