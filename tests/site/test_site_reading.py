@@ -47,8 +47,10 @@ pytestmark = pytest.mark.timeout(300)
 PACKAGE = REPOSITORY / "socketserver_lit"
 # A divider comment in a module: `# -- bind and activate ------` (the literate hook's convention).
 DIVIDER_COMMENT = re.compile(r"^\s*#\s*-{2,}\s*[^-\s].*?-{3,}\s*$")
-# WCAG's minimum contrast for normal-sized text (success criterion 1.4.3, level AA).
+# WCAG's minimum contrast for normal-sized text (success criterion 1.4.3, level AA), and for
+# the parts of a graphic needed to understand it, such as arrowheads (1.4.11).
 MINIMUM_TEXT_CONTRAST = 4.5
+MINIMUM_GRAPHIC_CONTRAST = 3.0
 # A figure may be drawn a little smaller than designed (a column a few pixels narrower), not more.
 SMALLEST_FIGURE_SCALE = 0.9
 # Material draws mermaid diagrams in a closed shadow root; a test page opens it to measure the text.
@@ -297,9 +299,14 @@ DIAGRAM_TEXT = """() => {
   const carriers = [...svg.querySelectorAll("text, tspan")].filter(
     element => !element.querySelector("tspan") && element.textContent.trim() &&
                element.getBoundingClientRect().width > 0);
+  const markers = new Set([...svg.querySelectorAll("[marker-end], [marker-start]")]
+    .flatMap(line => [line.getAttribute("marker-end"), line.getAttribute("marker-start")])
+    .filter(Boolean).map(reference => reference.match(/#([^)]+)/)[1]));
   return {
     smallPrint: parseFloat(getComputedStyle(document.querySelector("article table")).fontSize),
     page: getComputedStyle(document.body).backgroundColor,
+    arrowheads: [...markers].map(id => getComputedStyle(
+      root.getElementById(id).querySelector("path, circle, polygon")).fill),
     texts: carriers.map(element => {
       element.scrollIntoView({block: "center", inline: "center"});
       const text = element.closest("text");
@@ -365,6 +372,11 @@ def test_lifecycle_diagram_text_is_as_large_as_the_small_print_and_reads(
             if text_contrast(t, diagram["page"]) < MINIMUM_TEXT_CONTRAST
         ]
         assert faint == [], f"text that does not stand out from what is behind it ({scheme})"
+        page_colour = _rgba(diagram["page"])[:3]
+        assert diagram["arrowheads"], "no arrows drawn"
+        for fill in diagram["arrowheads"]:
+            seen = contrast(_over(fill, page_colour), page_colour)
+            assert seen >= MINIMUM_GRAPHIC_CONTRAST, f"arrowheads at {seen:.2f}:1 ({scheme})"
         host = page.locator("article div.mermaid").first
         host.evaluate("element => element.scrollIntoView({block: 'start'})")
         width = viewport["width"]
