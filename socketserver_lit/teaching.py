@@ -173,9 +173,11 @@ def require_answer(exercise: str, /, **answers: object) -> None:
     Raises ``AssertionError`` (what nbgrader expects from a failing graded cell) with
     one sentence that names the exercise and every unanswered name, e.g. "Exercise 2
     is not answered yet: set predicted_lost_with_one_worker in the answer cell
-    above." Functions and classes are named by their qualified name ("write the body
-    of FileCounterServer.increment()"). Raises ``TypeError`` if ``exercise`` is not a
-    non-empty string or no answer is given: those are mistakes in the check cell.
+    above." Functions and classes are named by their qualified name: "Exercise 3 is
+    not answered yet: set first and second, and write the body of
+    FileCounterServer.increment() in the answer cell above." Raises ``TypeError`` if
+    ``exercise`` is not a non-empty string or no answer is given: those are mistakes
+    in the check cell.
     """
     if not isinstance(exercise, str) or not exercise.strip():
         raise TypeError(
@@ -187,24 +189,23 @@ def require_answer(exercise: str, /, **answers: object) -> None:
             f"require_answer({exercise!r}) was given no answer to check: pass each value "
             f"the check reads by name, e.g. require_answer({exercise!r}, guess=guess)."
         )
-    missing = [step for name, value in answers.items() if (step := _what_is_missing(name, value))]
-    if missing:
+    to_set = [name for name, value in answers.items() if value is None or value is Ellipsis]
+    to_write = [body for name, value in answers.items() if (body := _empty_body(name, value))]
+    if to_set or to_write:
+        steps = [f"set {_join(to_set)}"] if to_set else []
+        steps += [f"write the body of {_join(to_write)}"] if to_write else []
         raise AssertionError(
-            f"{exercise} is not answered yet: {_join(missing)} in the answer cell above."
+            f"{exercise} is not answered yet: {', and '.join(steps)} in the answer cell above."
         )
 
 
-def _what_is_missing(name: str, value: object) -> str | None:
-    """What the learner still has to do for this answer, or None if it is answered."""
-    if value is None or value is Ellipsis:
-        return f"set {name}"
+def _empty_body(name: str, value: object) -> str | None:
+    """``f()`` or ``class C`` if ``value`` is a function or class still empty, else None."""
     function = _function_behind(value)
     if function is not None:
-        if _body_is_empty(function.__code__):
-            return f"write the body of {_label(function, name)}()"
-        return None
+        return f"{_label(function, name)}()" if _body_is_empty(function.__code__) else None
     if inspect.isclass(value) and _class_is_empty(value):
-        return f"write the body of class {_label(value, name)}"
+        return f"class {_label(value, name)}"
     return None
 
 

@@ -84,8 +84,18 @@ def test_every_unanswered_name_is_listed_in_the_order_given():
         "Exercise 3", first=None, answered=1, second=..., read_exactly=read_exactly
     )
     assert message == (
-        "Exercise 3 is not answered yet: set first, set second and write the body of "
+        "Exercise 3 is not answered yet: set first and second, and write the body of "
         "read_exactly() in the answer cell above."
+    )
+
+
+def test_three_unanswered_values_and_two_bodies_read_as_one_sentence():
+    message = message_of(
+        "Exercise 1", a=None, b=None, c=..., f=lambda: None, g=define("class G: ...", "G")
+    )
+    assert message == (
+        "Exercise 1 is not answered yet: set a, b and c, and write the body of f() and "
+        "class G in the answer cell above."
     )
 
 
