@@ -22,8 +22,10 @@ of each layout go to build/screenshots/.
 from __future__ import annotations
 
 import ast
+import io
 import re
 import sys
+import tokenize
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -186,10 +188,13 @@ def divider_comments(module: Path) -> list[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         for number in range(node.body[0].lineno, node.end_lineno + 1)
     }
+    lines = source.splitlines()
     return [
-        line
-        for number, line in enumerate(source.splitlines(), start=1)
-        if DIVIDER_COMMENT.match(line) and number not in inside_functions
+        token.string
+        for token in tokenize.generate_tokens(io.StringIO(source).readline)
+        if token.type == tokenize.COMMENT
+        and DIVIDER_COMMENT.match(lines[token.start[0] - 1])  # alone on its line
+        and token.start[0] not in inside_functions
     ]
 
 
