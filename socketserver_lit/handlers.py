@@ -11,8 +11,10 @@ new handler object does all its work inside that constructor call:
 
 ``handle()`` is where your protocol goes. ``setup()`` prepares what ``handle()``
 needs, and ``finish()`` tidies up afterwards; ``finish()`` runs even when
-``handle()`` raises, but not when ``setup()`` raised (there is nothing set up to
-tidy). The object is thrown away afterwards: one handler, one request. State that
+``handle()`` raises, but not when ``setup()`` raised, as in the stdlib. So a
+``setup()`` that can fail after it has opened something must close it itself
+before raising: ``finish()`` will not. The object is thrown away afterwards: one
+handler, one request. State that
 must outlive a request belongs on the server, which every handler can reach as
 ``self.server``.
 
@@ -169,19 +171,25 @@ class StreamRequestHandler(BaseRequestHandler):
             self.wfile = self.connection.makefile("wb", self.wbufsize)
 
     def finish(self) -> None:
+        """Send what is still buffered in ``wfile``, then close both file objects.
+
+        If the client has gone (reset, closed early, stopped reading until a
+        ``timeout``), the rest of the reply has no one to go to: the error is
+        dropped here, as the stdlib drops it from the flush. Unlike the stdlib, we
+        also drop it from ``close()``: a buffered ``wfile`` (``wbufsize`` -1) that
+        failed to flush tries again when closed, and in the stdlib that second
+        failure reaches ``handle_error()`` with a traceback and leaves ``rfile``
+        open (``tests/test_vanishing_clients.py`` runs both). Errors that
+        ``handle()`` itself meets still reach ``handle_error()``.
+        """
         try:
             if not self.wfile.closed:
-                self._flush_reply()
+                _ignore_client_gone(self.wfile.flush)
         finally:
-            self.wfile.close()
-            self.rfile.close()
-
-    def _flush_reply(self) -> None:
-        try:
-            self.wfile.flush()
-        except OSError:
-            # The client has gone: there is no one left to send the rest to.
-            pass
+            try:
+                _ignore_client_gone(self.wfile.close)  # the file is closed even when this fails
+            finally:
+                self.rfile.close()
 
 
 class DatagramRequestHandler(BaseRequestHandler):
@@ -197,10 +205,35 @@ class DatagramRequestHandler(BaseRequestHandler):
         self.wfile = io.BytesIO()
 
     def finish(self) -> None:
+        """Send what ``handle()`` wrote to ``wfile`` back to the client, as one datagram.
+
+        A Unix datagram client that has gone (its socket closed, its file removed)
+        cannot be sent to: ``sendto()`` fails with ``FileNotFoundError`` or
+        ``ConnectionRefusedError``, and the reply is dropped, as a stream reply is
+        when its client has gone (the stdlib reports it through ``handle_error()``).
+        Any other failure, such as a reply too long for one datagram, is reported.
+        """
         if self.client_address is None:
             # An unbound Unix datagram client has no address to reply to.
             raise TypeError(
                 "cannot reply: the client's socket has no address. A Unix datagram "
                 "client must bind its socket to a path of its own to receive replies"
             )
-        self.socket.sendto(self.wfile.getvalue(), self.client_address)
+        try:
+            self.socket.sendto(self.wfile.getvalue(), self.client_address)
+        except (ConnectionRefusedError, FileNotFoundError):
+            if self.socket.family != getattr(socket, "AF_UNIX", None):
+                raise  # not a Unix client that went away: report it
+
+
+def _ignore_client_gone(operation: Callable[[], object]) -> None:
+    """Run a final flush or close; a client that has gone makes it fail, harmlessly.
+
+    ``OSError`` covers every way a vanished client shows up on the send side: a
+    reset (``ConnectionResetError``), a closed connection (``BrokenPipeError``) and a
+    client that stopped reading until the handler's ``timeout`` (``TimeoutError``).
+    """
+    try:
+        operation()
+    except OSError:
+        pass  # no one is left to send the rest of the reply to

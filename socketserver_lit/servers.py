@@ -853,7 +853,7 @@ def _add_note(error: BaseException, note: str) -> None:
     The exception keeps its type, ``errno``, ``strerror`` and ``args``, exactly what
     the stdlib raises, so code that inspects them sees no difference; tracebacks
     print the note under the error's own line (Python 3.11+; on 3.10 the note is
-    only in ``error.__notes__``, which our command-line programs print).
+    only in ``error.__notes__``, which 3.10's tracebacks do not show).
     """
     if hasattr(error, "add_note"):
         error.add_note(note)
