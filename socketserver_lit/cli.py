@@ -2,7 +2,8 @@
 
 Installing the package gives you a ``socketserver-lit`` command (``python -m
 socketserver_lit`` is the same thing). It does no work of its own: each
-subcommand is one of the example programs in ``socketserver_lit.examples``, with
+subcommand is one of the example programs in ``socketserver_lit.examples`` (or,
+for ``student-edition``, :mod:`socketserver_lit.teaching`), with
 the same options, defaults and output as ``python -m
 socketserver_lit.examples.<name>`` (except the program name its messages begin
 with)::
@@ -10,6 +11,7 @@ with)::
     socketserver-lit tcp-server                     # localhost port 9999, Ctrl-C stops it
     socketserver-lit tcp-client hello world with TCP
     socketserver-lit tour                           # every example, end to end, checked
+    socketserver-lit student-edition course-student # the course without its solutions
 
 The servers listen on ``localhost`` port 9999 (the self-contained threading and
 forking programs on a port the system picks) unless told otherwise (``--host``,
@@ -31,6 +33,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 import socketserver_lit
+from socketserver_lit import teaching
 from socketserver_lit.examples import (
     _program,
     forking_server,
@@ -57,6 +60,7 @@ COMMANDS: dict[str, ModuleType] = {
     "forking-server": forking_server,
     "threading-udp": threading_udp,
     "tour": tour,
+    "student-edition": teaching,
 }
 
 

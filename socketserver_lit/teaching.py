@@ -514,10 +514,13 @@ def _first_line(error: BaseException) -> str:
 
 def build_parser(prog: str | None = None, add_help: bool = True) -> argparse.ArgumentParser:
     """The ``student-edition`` command's options: ``DEST``, ``--course``, ``--overwrite``."""
+    from socketserver_lit.examples._program import HelpFormatter  # the command's help layout
+
     parser = argparse.ArgumentParser(
         prog=prog or f"{PROGRAM} student-edition",
         description=SUMMARY + ". Needs nbgrader: " + INSTALL_HINT + ".",
         add_help=add_help,
+        formatter_class=HelpFormatter,  # never breaks 'socketserver-lit[teach]' at its hyphen
     )
     parser.add_argument(
         "destination",

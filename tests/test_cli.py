@@ -42,6 +42,7 @@ SUBCOMMANDS = [
     "forking-server",
     "threading-udp",
     "tour",
+    "student-edition",
 ]
 TOUR_EXAMPLES = [
     "tcp-server",
@@ -99,7 +100,8 @@ def test_every_example_module_has_its_subcommand():
     from socketserver_lit.cli import COMMANDS
     from socketserver_lit.examples import EXAMPLE_MODULES
 
-    assert list(COMMANDS) == [name.replace("_", "-") for name in EXAMPLE_MODULES] + ["tour"]
+    examples = [name.replace("_", "-") for name in EXAMPLE_MODULES]
+    assert list(COMMANDS) == [*examples, "tour", "student-edition"]
     assert list(COMMANDS) == SUBCOMMANDS
 
 
@@ -288,7 +290,9 @@ def test_tour_only_takes_the_subcommand_names():
     assert "\n  PASS  threaded-server (" in result.stdout
 
 
-@pytest.mark.parametrize("name", [name for name in SUBCOMMANDS if name != "tour"])
+@pytest.mark.parametrize(
+    "name", [name for name in SUBCOMMANDS if name not in {"tour", "student-edition"}]
+)
 def test_tour_only_accepts_every_program_and_picks_the_examples_that_run_it(name):
     args = tour.build_parser().parse_args(["--only", name])
     chosen = tour.chosen_examples(args.only)

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE = ["__init__.py", "servers.py", "handlers.py", "mixins.py", "combinations.py"]
+CORE = [
+    "__init__.py",
+    "servers.py",
+    "handlers.py",
+    "mixins.py",
+    "combinations.py",
+    "tracing.py",
+    "teaching.py",
+]
 
 
 @pytest.mark.timeout(180)
