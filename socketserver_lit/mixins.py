@@ -38,7 +38,7 @@ The three answers
 All three report a handler's ``Exception`` through ``handle_error`` and always shut
 the request down, exactly as the synchronous server does.
 
-Next: ``notebooks/course/04-deaf-server.ipynb`` measures what each one buys.
+Next: ``notebooks/course/05-deaf-server.ipynb`` measures what each one buys.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ An improvement that a correct stdlib program *could* observe is opt-in, through 
 class attribute that is off by default: ``remove_socket_file_on_close`` on the Unix
 servers removes the socket file on close.
 
-Next: the notebook ``notebooks/course/01-request-lifecycle.ipynb`` traces every
+Next: the notebook ``notebooks/course/03-request-lifecycle.ipynb`` traces every
 method below as it is called; :mod:`socketserver_lit.handlers` is the other half
 of every request.
 """

@@ -117,7 +117,7 @@ Used the wrong way, the tracer says so at once: a class traced by a closed trace
 refuses to run, ``trace_server()`` refuses a handler class, ``wait_for()`` refuses a
 hook name that does not exist, and ``plot()`` names the package to install.
 
-Next: ``notebooks/course/01-request-lifecycle.ipynb`` traces a synchronous, a
+Next: ``notebooks/course/03-request-lifecycle.ipynb`` traces a synchronous, a
 threading and a forking server with this module and draws what it saw.
 """
 

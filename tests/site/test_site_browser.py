@@ -194,7 +194,7 @@ def test_dark_palette_can_be_switched_on(browser_page, site_url):
 def test_exercise_solutions_stay_folded_until_the_reader_asks(browser_page, site_url):
     """A cell tagged "solution" shows a label, not its code, until hovered."""
     page, problems = visit(
-        browser_page, site_url, "notebooks/course/03-use-your-head/", "course-03.png"
+        browser_page, site_url, "notebooks/course/06-use-your-head/", "course-06.png"
     )
     solution = page.locator('.jp-Cell.celltag_solution[id^="cell-id"]').first
     solution.scroll_into_view_if_needed()
@@ -205,5 +205,5 @@ def test_exercise_solutions_stay_folded_until_the_reader_asks(browser_page, site
     page.wait_for_timeout(100)
     opened = code.bounding_box()
     assert opened is not None and opened["height"] > 20, f"solution did not open: {opened}"
-    page.screenshot(path=str(SCREENSHOTS / "course-03-solution-open.png"))
+    page.screenshot(path=str(SCREENSHOTS / "course-06-solution-open.png"))
     assert problems.lines == []

@@ -465,7 +465,7 @@ NOTEBOOK_CELLS = """() => {
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_notebook_cells_look_like_the_sites_code_blocks(chromium, site_url, scheme):
-    path = "notebooks/course/01-request-lifecycle/"
+    path = "notebooks/course/03-request-lifecycle/"
     with browser_tab(chromium, site_url, viewport=DESKTOP, dark=scheme == "dark") as tab:
         page, problems = open_page(tab, site_url, path)
         cells = page.evaluate(NOTEBOOK_CELLS)
