@@ -32,8 +32,10 @@ The three answers
     memory leak dies with the child, but nothing the child changes reaches the
     parent, and a fork costs far more than a thread.
 ``ThreadPoolMixIn`` (ours, not in the stdlib)
-    A fixed set of ``max_workers`` threads fed from a queue. Bounded resources
-    under load, and no thread start-up cost per request.
+    At most ``max_workers`` threads fed from a queue of at most
+    ``max_queued_requests`` accepted requests; when both are full the server stops
+    accepting, so a flood waits in the kernel's backlog instead of in this process
+    (backpressure). No thread start-up cost per request.
 
 All three report a handler's ``Exception`` through ``handle_error`` and always shut
 the request down, exactly as the synchronous server does.
@@ -43,9 +45,10 @@ Next: ``notebooks/course/05-deaf-server.ipynb`` measures what each one buys.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
-import queue
+import select
 import sys
 import threading
 
@@ -54,6 +57,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["ThreadingMixIn", "ThreadPoolMixIn"]
+
+# concurrent.futures.ThreadPoolExecutor's default pool size: CPU count + 4, at most 32.
+_DEFAULT_MAX_WORKERS = min(32, (os.cpu_count() or 1) + 4)
 
 
 def _run_to_the_end(server: Any, request: Any, client_address: Any) -> None:
@@ -118,68 +124,147 @@ class ThreadingMixIn:
 
 
 class ThreadPoolMixIn:
-    """Handle requests in a fixed pool of at most ``max_workers`` threads.
+    """Handle requests in a fixed pool of threads, and stop taking requests when it is full.
 
-    Accepted requests wait in a queue until a worker is free, so a burst of
-    clients costs queue entries rather than threads. Workers start on demand, up to
-    ``max_workers``, and stay for the life of the server. ``server_close()`` lets
-    them finish everything already queued, then (with ``block_on_close``) waits for
-    them. Errors and shutdown behave as in :class:`ThreadingMixIn`.
+    Accepted requests wait in a queue until one of at most ``max_workers`` workers is
+    free, so a burst of clients costs queue entries rather than threads. The queue is
+    bounded too: the pool holds at most ``max_workers + max_queued_requests`` accepted
+    requests, running or waiting. When it is full, the serving thread stops taking
+    requests (no ``accept()``, no ``recvfrom()``) until a worker finishes one, and the
+    rest wait where they wait for a synchronous server: a connection in the kernel's
+    listen backlog (``request_queue_size``), which refuses or drops new ones once it
+    is full; a datagram in the socket's receive buffer, where the kernel drops new
+    datagrams once it is full. That is *backpressure*: a flood costs the kernel's
+    queues, not this process's descriptors, threads and memory.
+
+    Workers start on demand, up to ``max_workers``, and stay for the life of the
+    server. ``shutdown()`` and ``server_close()`` work while the serving thread waits
+    for room; nothing accepted is dropped: ``server_close()`` lets the workers finish
+    every accepted request, then (with ``block_on_close``) waits for them. Errors
+    behave as in :class:`ThreadingMixIn`.
+
+    While the pool is full, ``handle_request()`` waits for room after its
+    ``timeout`` has found a request ready, as a synchronous server would be busy.
     """
 
     #: The most threads the pool will run. Default: the same rule as
     #: ``concurrent.futures.ThreadPoolExecutor`` (CPU count + 4, at most 32).
-    max_workers: int = min(32, (os.cpu_count() or 1) + 4)
+    max_workers: int = _DEFAULT_MAX_WORKERS
+    #: The most accepted requests that may wait for a worker; beyond
+    #: ``max_workers`` running and this many waiting, the server stops accepting.
+    #: Default: as many as the default ``max_workers``, so that under load every
+    #: worker that finishes finds its next request already accepted. Set 0 to keep
+    #: every waiting client in the kernel's backlog; ``None`` for no bound (the pool
+    #: then bounds only its threads, and a flood piles up accepted sockets).
+    max_queued_requests: int | None = _DEFAULT_MAX_WORKERS
     #: Make workers daemon threads, so the interpreter does not wait for them at exit.
     daemon_threads: bool = False
-    #: Make ``server_close()`` wait until the workers have drained the queue.
+    #: Make ``server_close()`` wait until the workers have finished every accepted request.
     block_on_close: bool = True
 
+    # The pool's state, created on first use, all guarded by _pool_lock.
     _pool_lock: threading.Lock
-    _pool_queue: queue.SimpleQueue[tuple[Any, Any] | None]
+    _pool_work: threading.Condition  # workers wait here for a queued request
+    _pool_room: threading.Condition  # the serving thread waits here for room
+    _pool_queue: collections.deque[tuple[Any, Any]]
     _pool_workers: list[threading.Thread]
-    _pool_idle_workers: int
-    _pool_unclaimed_requests: int
+    _pool_idle_workers: int  # waiting for work, and not yet claimed by a queued request
+    _pool_in_flight: int  # accepted and not yet finished: queued or running
+    _pool_closing: bool
     _pool_worker_numbers: itertools.count[int]
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         """Run one request to its end, in a worker; the same body as ThreadingMixIn's."""
         _run_to_the_end(self, request, client_address)
 
+    # -- the serving thread's side ---------------------------------------------------
+
+    def get_request(self) -> Any:
+        """Wait until the pool has room, then take the next request (backpressure).
+
+        Raises ``InterruptedError`` (an ``OSError``, which the serve loop treats as
+        "nothing to serve") when the server is shut down or closed during the wait:
+        the request stays in the kernel's queue, untouched.
+        """
+        self._ensure_pool()
+        if self._wait_for_room():
+            # We waited: the client may have given up meanwhile, and accept() on a
+            # blocking socket with nothing ready would block where shutdown() can't
+            # reach. Take a request only if one is still there.
+            if not _ready_to_read(self.fileno()):  # type: ignore[attr-defined]
+                raise InterruptedError("the request that was waiting has gone")
+        return super().get_request()  # type: ignore[misc]
+
+    def _wait_for_room(self) -> bool:
+        """Block until the pool can take one more request; True if it had to wait."""
+        waited = False
+        with self._pool_lock:
+            while not self._pool_has_room():
+                if self._pool_stopping():
+                    raise InterruptedError("the server is stopping; the request stays queued")
+                waited = True
+                self._pool_room.wait()
+        return waited
+
+    def _pool_has_room(self) -> bool:
+        if self.max_queued_requests is None:
+            return True
+        return self._pool_in_flight < self.max_workers + self.max_queued_requests
+
+    def _pool_stopping(self) -> bool:
+        # The serve loop's stop flag and closed flag belong to BaseServer (servers.py).
+        return self._pool_closing or self._shutdown_requested or self._closed  # type: ignore[attr-defined]
+
+    def _wake_serve_loop(self) -> None:
+        """Wake the serve loop, and a serving thread waiting for room (see servers.py)."""
+        super()._wake_serve_loop()  # type: ignore[misc]
+        if "_pool_lock" in vars(self):
+            with self._pool_lock:
+                self._pool_room.notify_all()
+
     def process_request(self, request: Any, client_address: Any) -> None:
         """Queue the request and make sure a worker will take it.
 
         Each queued request *claims* one idle worker; when none is idle, a new
-        worker is started for it (up to ``max_workers``). Counting claims rather
-        than looking at who is waiting means two requests that arrive together
-        never share one fresh worker while the pool still has room.
+        worker is started for it (up to ``max_workers``); otherwise the next worker
+        to finish takes it. Counting claims rather than looking at who is waiting
+        means two requests that arrive together never share one worker while the
+        pool still has room for another.
         """
         self._ensure_pool()
         with self._pool_lock:
-            self._pool_queue.put((request, client_address))
+            self._pool_queue.append((request, client_address))
+            self._pool_in_flight += 1
             if self._pool_idle_workers > 0:
                 self._pool_idle_workers -= 1
+                self._pool_work.notify()
             elif len(self._pool_workers) < self.max_workers:
                 self._start_worker()
-            else:
-                # The pool is full: the next worker to finish will take this one.
-                self._pool_unclaimed_requests += 1
 
     def _ensure_pool(self) -> None:
-        if "_pool_lock" not in vars(self):
-            if self.max_workers < 1:
-                raise ValueError(f"max_workers must be at least 1, not {self.max_workers!r}")
-            self._pool_lock = threading.Lock()
-            self._pool_queue = queue.SimpleQueue()
-            self._pool_workers = []
-            # Workers with nothing to do and no request claimed for them.
-            self._pool_idle_workers = 0
-            # Queued requests no worker has claimed yet (only while the pool is full).
-            self._pool_unclaimed_requests = 0
-            self._pool_worker_numbers = itertools.count(1)
+        if "_pool_lock" in vars(self):
+            return
+        if self.max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, not {self.max_workers!r}")
+        if self.max_queued_requests is not None and self.max_queued_requests < 0:
+            raise ValueError(
+                "max_queued_requests must be 0 or more, or None for no bound, "
+                f"not {self.max_queued_requests!r}"
+            )
+        self._pool_lock = threading.Lock()
+        self._pool_work = threading.Condition(self._pool_lock)
+        self._pool_room = threading.Condition(self._pool_lock)
+        self._pool_queue = collections.deque()
+        self._pool_workers = []
+        self._pool_idle_workers = 0
+        self._pool_in_flight = 0
+        self._pool_closing = False
+        self._pool_worker_numbers = itertools.count(1)
+
+    # -- the workers' side -------------------------------------------------------------
 
     def _start_worker(self) -> None:
-        """Start one more worker, already busy with a queued request. Caller holds the lock."""
+        """Start one more worker. Caller holds the lock."""
         worker = threading.Thread(
             target=self._worker_loop,
             name=f"{type(self).__name__}-worker-{next(self._pool_worker_numbers)}",
@@ -189,39 +274,53 @@ class ThreadPoolMixIn:
         worker.start()
 
     def _worker_loop(self) -> None:
-        stopped_while_idle = False
         try:
             while True:
-                item = self._pool_queue.get()
-                if item is None:  # the stop signal server_close() queues, one per worker
-                    stopped_while_idle = True
-                    return
-                self.process_request_thread(*item)
                 with self._pool_lock:
-                    if self._pool_unclaimed_requests:
-                        self._pool_unclaimed_requests -= 1  # ours is waiting in the queue
-                    else:
+                    while not self._pool_queue:
+                        if self._pool_closing:
+                            return  # every accepted request is done or taken
                         self._pool_idle_workers += 1
+                        # Whoever wakes us has already taken us off the idle count.
+                        self._pool_work.wait()
+                    request, client_address = self._pool_queue.popleft()
+                try:
+                    self.process_request_thread(request, client_address)
+                finally:
+                    with self._pool_lock:
+                        self._pool_in_flight -= 1
+                        self._pool_room.notify()  # a serving thread may wait for this slot
         finally:
-            # A worker that leaves the pool (stop signal, or SystemExit escaping a
-            # handler) is forgotten, so a later request starts a replacement.
-            with self._pool_lock:
-                self._pool_workers.remove(threading.current_thread())
-                if stopped_while_idle:
-                    self._pool_idle_workers -= 1
+            self._leave_pool()
+
+    def _leave_pool(self) -> None:
+        """Forget this worker; if it leaves requests behind with no one to run them, replace it.
+
+        A worker leaves when the pool closes, or when ``SystemExit`` escapes a handler
+        (``_run_to_the_end`` passes only ``Exception`` to ``handle_error``).
+        """
+        with self._pool_lock:
+            self._pool_workers.remove(threading.current_thread())
+            if self._pool_queue and self._pool_idle_workers == 0:
+                self._start_worker()  # nothing accepted is left without a worker
 
     def server_close(self) -> None:
-        """Close the server, let the workers drain the queue, and join them if blocking."""
+        """Close the server; the workers finish every accepted request; join them if blocking."""
         super().server_close()  # type: ignore[misc]
         if "_pool_lock" not in vars(self):
             return
         with self._pool_lock:
-            workers = list(self._pool_workers)
-            # Stop signals go behind every queued request: FIFO order means the
-            # workers finish all accepted work before they see them.
-            for _ in workers:
-                self._pool_queue.put(None)
-        if self.block_on_close:
+            self._pool_closing = True
+            self._pool_idle_workers = 0
+            self._pool_work.notify_all()  # idle workers leave; busy ones drain the queue first
+            self._pool_room.notify_all()  # a serving thread waiting for room gives up
+        if not self.block_on_close:
+            return
+        while True:  # a worker that left early may have started a replacement
+            with self._pool_lock:
+                workers = list(self._pool_workers)
+            if not workers:
+                return
             for worker in workers:
                 worker.join()
 
@@ -300,8 +399,10 @@ if hasattr(os, "fork"):
                 if self.active_children is None:
                     self.active_children = set()
                 self.active_children.add(pid)
-                # The child has its own copy of the connection; the parent's must go,
-                # or the client would not see the connection close when the child ends.
+                # The child has its own copy of the connection. The parent's copy
+                # is of no use to it, and keeping it would leak one descriptor per
+                # request. (The client sees the end of the stream either way: the
+                # child's shutdown(SHUT_WR) ends it for every holder of the socket.)
                 self.close_request(request)  # type: ignore[attr-defined]
                 return
             self._serve_in_child(request, client_address)
@@ -338,3 +439,13 @@ def _flush_standard_streams() -> None:
                 stream.flush()
         except (OSError, ValueError):
             pass  # a closed or broken stream: there is nothing we could save
+
+
+def _ready_to_read(fd: int) -> bool:
+    """True if ``fd`` has something to read right now (a connection, a datagram)."""
+    if hasattr(select, "poll"):  # no FD_SETSIZE limit, as in the serve loop
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)  # pragma: no cover - no poll()
+    return bool(readable)
