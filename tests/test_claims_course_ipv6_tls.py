@@ -20,9 +20,11 @@ import gc
 import ipaddress
 import socket
 import socketserver
+import ssl
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 
 import pytest
@@ -322,3 +324,302 @@ def test_create_server_with_dualstack_ipv6_accepts_both_families():
                 connection.close()
                 seen.append(client_address[0])
     assert seen == ["::ffff:127.0.0.1", "::1"]
+
+
+# -- Notebook 14: certificates and the client's checks ---------------------------------------
+
+
+def make_certificate(directory, name: str, subject_alt_name: str | None) -> tuple[str, str]:
+    """A self-signed P-256 certificate for CN=localhost, as the notebook makes it."""
+    cert_path, key_path = str(directory / f"{name}-cert.pem"), str(directory / f"{name}-key.pem")
+    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    command += ["-nodes", "-days", "1", "-subj", "/CN=localhost"]
+    if subject_alt_name is not None:
+        command += ["-addext", f"subjectAltName={subject_alt_name}"]
+    command += ["-keyout", key_path, "-out", cert_path]
+    subprocess.run(command, check=True, capture_output=True, timeout=60)
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    """name -> (cert, key): the course's certificate, an impostor's, and CN-only variants."""
+    directory = tmp_path_factory.mktemp("certificates")
+    subject_alt_names = {
+        "course": "DNS:localhost,IP:127.0.0.1",
+        "impostor": "DNS:localhost,IP:127.0.0.1",
+        "common-name-only": None,
+        "ip-alternative-name-only": "IP:127.0.0.1",
+        "other-dns-alternative-name": "DNS:other.example",
+    }
+    return {name: make_certificate(directory, name, san) for name, san in subject_alt_names.items()}
+
+
+def server_context_for(certificate: tuple[str, str]) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def handshake_outcome(
+    certificate: tuple[str, str], client_context: ssl.SSLContext, server_hostname: str
+) -> str:
+    """Handshake with a one-shot server presenting ``certificate``: "accepted" or the refusal."""
+    server_context = server_context_for(certificate)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(WAIT)
+
+        def serve_one():
+            connection, _ = listener.accept()
+            connection.settimeout(WAIT)
+            try:
+                with server_context.wrap_socket(connection, server_side=True) as tls:
+                    tls.recv(1)
+            except OSError:  # the client refused the certificate, or closed: both are fine
+                connection.close()
+
+        serving_thread = threading.Thread(target=serve_one)
+        serving_thread.start()
+        try:
+            with socket.create_connection(listener.getsockname(), timeout=WAIT) as raw:
+                with client_context.wrap_socket(raw, server_hostname=server_hostname):
+                    outcome = "accepted"
+        except ssl.SSLCertVerificationError as error:
+            outcome = f"refused: {error.verify_message}"
+        finally:
+            serving_thread.join(WAIT)
+    assert not serving_thread.is_alive()
+    return outcome
+
+
+def test_the_default_client_context_reads_the_common_name_only_without_a_dns_alternative_name(
+    certificates,
+):
+    """14-tls: "Python's ssl reads it [the common name] for a host name only when the
+    certificate lists no DNS name among its subject alternative names
+    (SSLContext.hostname_checks_common_name, true by default on Python 3.10 to 3.13), and a
+    name is never matched against it once one is listed"."""
+
+    def outcome(name: str, checks_common_name: bool | None = None) -> str:
+        context = ssl.create_default_context(cafile=certificates[name][0])
+        assert context.hostname_checks_common_name is True  # the default
+        if checks_common_name is not None:
+            context.hostname_checks_common_name = checks_common_name
+        return handshake_outcome(certificates[name], context, "localhost")
+
+    assert outcome("common-name-only") == "accepted"
+    assert outcome("ip-alternative-name-only") == "accepted"  # no DNS name listed: CN is read
+    assert outcome("other-dns-alternative-name").startswith("refused: Hostname mismatch")
+    assert outcome("course") == "accepted"  # localhost is a DNS alternative name
+    assert outcome("common-name-only", checks_common_name=False).startswith("refused")
+
+
+def test_create_default_context_with_cafile_trusts_only_that_certificate(certificates):
+    """14-tls: "cafile= says which certificates to trust: here, only ours (and none of the
+    system's)"; the notebook prints the count, this checks which one and that the impostor
+    is refused."""
+    context = ssl.create_default_context(cafile=certificates["course"][0])
+    trusted = context.get_ca_certs()
+    assert len(trusted) == 1 and trusted[0]["subject"] == ((("commonName", "localhost"),),)
+    assert handshake_outcome(certificates["course"], context, "localhost") == "accepted"
+    refused = handshake_outcome(certificates["impostor"], context, "localhost")
+    assert refused.startswith("refused")
+
+
+def test_a_client_with_verification_off_talks_to_an_impostor(certificates):
+    """14-tls: with check_hostname = False and verify_mode = CERT_NONE "the client then
+    completes its handshake with any server that answers, an impostor's included"."""
+    context = ssl.create_default_context(cafile=certificates["course"][0])
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    assert handshake_outcome(certificates["impostor"], context, "example.org") == "accepted"
+
+
+# -- Notebook 14: where the handshake happens ------------------------------------------------
+
+
+def test_a_failed_handshake_in_accept_is_dropped_without_a_handler_or_handle_error(
+    module, certificates
+):
+    """14-tls: when the silent client disconnects, "the handshake fail[s], and the loop went
+    on. The server drops such a failure without creating a handler or calling
+    handle_error()"."""
+    events = []
+
+    class RecordingHandler(module.BaseRequestHandler):
+        def handle(self):
+            events.append("handler")
+
+    class RecordingServer(module.ThreadingTCPServer):
+        def handle_error(self, request, client_address):
+            events.append("handle_error")
+
+    server = RecordingServer(("127.0.0.1", 0), RecordingHandler, bind_and_activate=False)
+    server.socket = server_context_for(certificates["course"]).wrap_socket(
+        server.socket, server_side=True
+    )
+    client_context = ssl.create_default_context(cafile=certificates["course"][0])
+    server.server_bind()
+    server.server_activate()
+    with serving(server, poll_interval=0.05):
+        socket.create_connection(server.server_address, timeout=WAIT).close()  # no handshake
+        with socket.create_connection(server.server_address, timeout=WAIT) as raw:
+            raw.sendall(b"not TLS at all\r\n\r\n")  # a failed handshake of another kind
+            try:
+                while raw.recv(100):  # perhaps an alert; then the end, or a reset
+                    pass
+            except ConnectionResetError:
+                pass
+        with socket.create_connection(server.server_address, timeout=WAIT) as raw:
+            with client_context.wrap_socket(raw, server_hostname="localhost") as tls:
+                assert tls.recv(1) == b""  # the loop went on: served, then closed
+    assert events == ["handler"]
+
+
+def test_wrapping_with_do_handshake_on_connect_false_does_no_io(certificates):
+    """14-tls: "do_handshake_on_connect=False so that wrapping sends and receives nothing";
+    with True, the server-side wrap waits for the client's first message."""
+    context = server_context_for(certificates["course"])
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(2)
+        with socket.create_connection(listener.getsockname(), timeout=WAIT) as client:
+            connection, _ = listener.accept()
+            connection.settimeout(0.3)
+            with context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False):
+                client.settimeout(0.3)
+                with pytest.raises(TimeoutError):
+                    client.recv(1)  # nothing was sent to the client
+        with socket.create_connection(listener.getsockname(), timeout=WAIT):
+            connection, _ = listener.accept()
+            connection.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                context.wrap_socket(connection, server_side=True)  # waits for a ClientHello
+            connection.close()
+
+
+def test_wrap_socket_detaches_the_original_and_the_servers_shutdown_request_leaves_tls_open(
+    module, certificates
+):
+    """14-tls: "wrap_socket() takes over the connection's file descriptor. The original socket
+    object, which the server still holds, is left detached, and the server's own
+    shutdown_request() of it then touches nothing"."""
+    context = server_context_for(certificates["course"])
+    client_context = ssl.create_default_context(cafile=certificates["course"][0])
+    replies = []
+
+    def client(address):
+        with socket.create_connection(address, timeout=WAIT) as raw:
+            with client_context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"still open\n")
+                replies.append(receive_all(tls))
+
+    with module.TCPServer(("127.0.0.1", 0), None) as server:
+        client_thread = threading.Thread(target=client, args=(server.server_address,))
+        client_thread.start()
+        try:
+            request, _ = server.get_request()
+            tls = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            with tls:
+                assert request.fileno() == -1 and tls.fileno() >= 0
+                server.shutdown_request(request)  # what the server does after the handler
+                assert tls.fileno() >= 0
+                tls.settimeout(WAIT)
+                tls.do_handshake()
+                tls.sendall(tls.recv(100).upper())
+        finally:
+            client_thread.join(WAIT)
+    assert replies == [b"STILL OPEN\n"]
+
+
+def test_finish_does_not_run_when_setup_raises(module):
+    """14-tls: "finish() does not run when setup() raised" (handle() neither; the error goes
+    to handle_error())."""
+    calls = []
+
+    class FailingSetupHandler(module.BaseRequestHandler):
+        def setup(self):
+            calls.append("setup")
+            raise ValueError("the handshake failed")
+
+        def handle(self):
+            calls.append("handle")
+
+        def finish(self):
+            calls.append("finish")
+
+    class RecordingServer(module.TCPServer):
+        def handle_error(self, request, client_address):
+            calls.append("handle_error")
+
+    with RecordingServer(("127.0.0.1", 0), FailingSetupHandler) as server:
+        with socket.create_connection(server.server_address, timeout=WAIT):
+            server.handle_request()
+    assert calls == ["setup", "handle_error"]
+
+
+def test_a_client_that_refuses_the_certificate_never_sends_its_request(module, certificates):
+    """14-tls: "Both checks happen inside the handshake, in wrap_socket(), so the request is
+    never sent": the server's handle() never runs, its handshake fails with the client's
+    alert."""
+    context = server_context_for(certificates["course"])
+    handled, errors = [], []
+
+    class TLSLineHandler(module.StreamRequestHandler):
+        def setup(self):
+            self.request = context.wrap_socket(self.request, server_side=True)
+            super().setup()
+
+        def handle(self):
+            handled.append(self.rfile.readline(1000))
+
+        def finish(self):
+            try:
+                super().finish()
+            finally:
+                self.request.close()
+
+    class RecordingServer(module.ThreadingTCPServer):
+        def handle_error(self, request, client_address):
+            errors.append(sys.exc_info()[0])
+
+    refusing_clients = [
+        (ssl.create_default_context(), "localhost"),  # trusts only the system's authorities
+        (ssl.create_default_context(cafile=certificates["course"][0]), "example.org"),
+    ]
+    server = RecordingServer(("127.0.0.1", 0), TLSLineHandler)
+    with serving(server, poll_interval=0.05):
+        for client_context, name in refusing_clients:
+            with socket.create_connection(server.server_address, timeout=WAIT) as raw:
+                with pytest.raises(ssl.SSLCertVerificationError):
+                    client_context.wrap_socket(raw, server_hostname=name)
+    assert handled == []
+    assert errors == [ssl.SSLError, ssl.SSLError]
+
+
+def test_server_close_of_a_threading_server_waits_for_its_request_threads(module):
+    """14-tls: "server_close(), at the end of the with block, waited for the request threads
+    (block_on_close is true for threading servers, in the stdlib as in ours)"."""
+    assert module.ThreadingTCPServer.block_on_close is True
+    finished = []
+
+    class SlowHandler(module.BaseRequestHandler):
+        def handle(self):
+            threading.Event().wait(0.3)
+            finished.append(threading.current_thread().name)
+
+    with module.ThreadingTCPServer(("127.0.0.1", 0), SlowHandler) as server:
+        with socket.create_connection(server.server_address, timeout=WAIT):
+            server.handle_request()  # starts the request thread and returns at once
+            assert finished == []
+    # the with block's server_close() has returned
+    assert len(finished) == 1
+
+
+def test_stream_request_handler_reads_have_no_timeout_by_default(module):
+    """14-tls, exercise 2: "StreamRequestHandler.timeout is None, so readline() would wait for
+    as long as the client stays" (the waiting itself: test_claims_course_basics,
+    test_a_silent_client_holds_a_handler_without_a_timeout)."""
+    assert module.StreamRequestHandler.timeout is None
