@@ -21,8 +21,9 @@ must outlive a request belongs on the server, which every handler can reach as
 Why the constructor does the work
 ---------------------------------
 It makes a handler as cheap to plug in as a function: a server needs nothing but a
-callable, so a ``functools.partial`` that pre-fills extra arguments works too (the
-stdlib's ``http.server`` uses exactly that to pass a directory).
+callable, so a ``functools.partial`` that pre-fills extra arguments works too. (The
+stdlib's ``python -m http.server`` passes its extra ``directory`` argument another
+way: its server overrides ``finish_request()``, the one method that makes handlers.)
 
 Streams and datagrams
 ---------------------

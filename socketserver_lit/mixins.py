@@ -30,7 +30,9 @@ The three answers
 ``ForkingMixIn``
     A new child process per request (POSIX only). Full isolation: a crash or a
     memory leak dies with the child, but nothing the child changes reaches the
-    parent, and a fork costs far more than a thread.
+    parent, and a fork costs far more than a thread (the Performance page measured
+    about 2,000 µs of server CPU time per request for ``ForkingTCPServer`` against
+    about 270 µs for ``ThreadingTCPServer``, CPython 3.11 on Linux).
 ``ThreadPoolMixIn`` (ours, not in the stdlib)
     At most ``max_workers`` threads fed from a queue of at most
     ``max_queued_requests`` accepted requests; when both are full the server stops
@@ -58,8 +60,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ThreadingMixIn", "ThreadPoolMixIn"]
 
-# concurrent.futures.ThreadPoolExecutor's default pool size: CPU count + 4, at most 32.
-_DEFAULT_MAX_WORKERS = min(32, (os.cpu_count() or 1) + 4)
+# concurrent.futures.ThreadPoolExecutor's default pool size: the CPUs this process may
+# use + 4, at most 32 (3.13 counts the CPUs with os.process_cpu_count()).
+_DEFAULT_MAX_WORKERS = min(32, (getattr(os, "process_cpu_count", os.cpu_count)() or 1) + 4)
 
 
 def _run_to_the_end(server: Any, request: Any, client_address: Any) -> None:
@@ -132,10 +135,12 @@ class ThreadPoolMixIn:
     requests, running or waiting. When it is full, the serving thread stops taking
     requests (no ``accept()``, no ``recvfrom()``) until a worker finishes one, and the
     rest wait where they wait for a synchronous server: a connection in the kernel's
-    listen backlog (``request_queue_size``), which refuses or drops new ones once it
-    is full; a datagram in the socket's receive buffer, where the kernel drops new
-    datagrams once it is full. That is *backpressure*: a flood costs the kernel's
-    queues, not this process's descriptors, threads and memory.
+    listen backlog (``request_queue_size``; once that is full, Linux drops new
+    handshakes, so those clients retry and then time out, unless
+    ``net.ipv4.tcp_abort_on_overflow`` makes it refuse them); a datagram in the
+    socket's receive buffer, where the kernel drops new datagrams once it is full.
+    That is *backpressure*: a flood costs the kernel's queues, not this process's
+    descriptors, threads and memory.
 
     Workers start on demand, up to ``max_workers``, and stay for the life of the
     server. ``shutdown()`` and ``server_close()`` work while the serving thread waits

@@ -118,8 +118,8 @@ class BaseServer:
     Args:
         server_address: Where to serve; stored as the ``server_address`` attribute.
         RequestHandlerClass: Called as ``RequestHandlerClass(request, client_address,
-            server)`` once per request. A class is usual, but any callable works (the
-            stdlib's ``http.server`` passes a ``functools.partial``). Nothing checks it
+            server)`` once per request. A class is usual, but any callable works, such
+            as a ``functools.partial`` that pre-fills extra arguments. Nothing checks it
             until a request arrives, as in the stdlib: ``None`` is fine for a server
             that is built only to reserve a port, and a request that does arrive then
             fails through ``handle_error()`` with a ``TypeError`` that says why.
@@ -541,15 +541,16 @@ class _ServeLoop:
         Telling ``shutdown()`` that the loop is over is the loop thread's last act,
         but the thread still has to unwind and exit. On Python 3.13 the waiting
         thread often runs first (measured: the stdlib's own ``shutdown()`` then
-        leaves ``thread.is_alive()`` true in about half of 200 tries), so we wait
-        for the exit itself, which takes microseconds.
+        leaves ``thread.is_alive()`` true in about half of 200 tries,
+        ``tests/test_claims_core.py``), so we wait for the exit itself, which is all
+        that thread has left to do.
         """
         if self.ends_its_thread and self.thread is not threading.current_thread():
             self.thread.join(_THREAD_EXIT_TIMEOUT)
 
 
 # Longest shutdown() waits for a loop's thread to exit after the loop has ended: it
-# has nothing left to run but its own exit, so this bound is never reached in practice.
+# has nothing left to run but its own exit, so this bound is only a safety net.
 _THREAD_EXIT_TIMEOUT = 1.0
 
 
@@ -572,8 +573,9 @@ class _ServeLoopWaiter:
     """Wait until the server socket or the wake-up socket is ready, or a timeout passes.
 
     Where ``select.poll`` exists this calls it directly: the loop waits once per
-    request, and the ``selectors`` wrapper costs about two microseconds a call, more
-    than the system call it wraps (measured in ``bench/``). Elsewhere it falls back
+    request, and the ``selectors`` wrapper adds its own Python-level bookkeeping to
+    every wait (the Performance page lists it among the costs profiling removed).
+    Elsewhere it falls back
     to ``selectors``. ``wait()`` tells the loop one of three things: nothing
     happened (``_IDLE``), a request is waiting, or the server socket was closed
     under the loop (poll reports that as ``POLLNVAL``; the loop must stop rather
@@ -632,7 +634,7 @@ class TCPServer(BaseServer):
     #: The socket type: a stream.
     socket_type: int = socket.SOCK_STREAM
     #: The ``listen()`` backlog: connections the kernel queues while we are busy.
-    #: 5 is the value the stdlib and most classic servers start with.
+    #: 5 is the stdlib's value.
     request_queue_size: int = 5
     #: Set ``SO_REUSEADDR`` before binding, to rebind a port still in TIME_WAIT.
     allow_reuse_address: bool = False
