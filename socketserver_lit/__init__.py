@@ -13,10 +13,14 @@ as a set of short chapters you can read in order:
 4. :mod:`socketserver_lit.combinations`: the ready-made, named combinations.
 
 It is a drop-in replacement: code written for the stdlib module runs unchanged
-after ``import socketserver_lit as socketserver``. Where the stdlib has known faults
+after ``import socketserver_lit as socketserver``, and observes what it observed
+there. Where the stdlib has known faults that only hang, leak or crash a program
 (``shutdown()`` that waits out the poll interval or deadlocks, IPv6 addresses that
-need a subclass, Unix socket files left behind) this package fixes them; the
-migration page of the documentation lists every difference.
+need a subclass, clean-up that fails when a client has gone) this package fixes
+them; what a correct program could notice (removing Unix socket files on close) is
+opt-in. Beyond the stdlib it adds 5. :mod:`socketserver_lit.tracing`, to watch the
+hooks run, and 6. :mod:`socketserver_lit.teaching`, the course's exercise checks.
+The migration page of the documentation lists every difference.
 """
 
 from __future__ import annotations
