@@ -635,8 +635,14 @@ def test_a_silent_client_of_one_server_stalls_every_server_of_the_selector_loop(
     inside readline(), and all three servers go deaf together". The notebook's serve_several()
     loop, with a handler timeout of 1 s as the bound."""
 
+    in_readline = threading.Event()
+
     class SlowToGiveUpHandler(upper_handler(module)):
         timeout = 1.0
+
+        def setup(self):
+            super().setup()
+            in_readline.set()  # handle() is about to wait in readline()
 
         def handle(self):
             with contextlib.suppress(TimeoutError):
@@ -668,7 +674,7 @@ def test_a_silent_client_of_one_server_stalls_every_server_of_the_selector_loop(
         ):
             loop = threading.Thread(target=serve_two_requests)
             loop.start()
-            time.sleep(SHORT_WAIT)  # the loop is now inside the silent client's readline()
+            assert in_readline.wait(WAIT), "the silent client's request was never handled"
             datagram_client.settimeout(SHORT_WAIT)
             datagram_client.sendto(b"olleh", reverse.server_address)
             with pytest.raises(TimeoutError):
