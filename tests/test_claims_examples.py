@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import json
 import os
 import re
@@ -258,6 +259,24 @@ def test_wfile_is_unbuffered_by_default_and_write_sends_before_handle_returns(mo
             assert serving_one.is_alive()  # handle() is still waiting
             client_has_read.set()
         serving_one.join(WAIT)
+
+
+def test_rfile_is_a_buffered_reader(module):
+    """02-stream-handler: "self.rfile, a buffered reader: readline(), read(), iteration"."""
+    kinds = []
+
+    class Handler(module.StreamRequestHandler):
+        def handle(self):
+            kinds.append(type(self.rfile))
+            kinds.append([line for line in self.rfile])
+
+    assert module.StreamRequestHandler.rbufsize == -1
+    with module.TCPServer(("127.0.0.1", 0), Handler) as server:
+        with socket.create_connection(server.server_address, timeout=WAIT) as client:
+            client.sendall(b"one\ntwo\n")
+            client.shutdown(socket.SHUT_WR)
+            server.handle_request()
+    assert kinds == [io.BufferedReader, [b"one\n", b"two\n"]]
 
 
 def test_finish_flushes_a_buffered_wfile_only_after_handle_returns(module):
