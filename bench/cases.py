@@ -6,14 +6,17 @@ implementations of `bench/servers.py` (stdlib, lit, bare) and reports the rate o
 the ratios lit/stdlib and lit/bare. The `synchronous` flag marks the cases where the three
 do the same thing one request at a time; there the floor (bare) is a fair target too.
 
-Two cases are not throughputs: shutdown latency (lower is better, see
-`bench.servers.measure_shutdown`) and memory growth of a threading server over many
-requests (see `bench.run.measure_memory`). They are described here too, so that this file
-is the one place that lists everything the benchmark claims to measure.
+Three cases are not throughputs: shutdown latency (lower is better, see
+`bench.servers.measure_shutdown`), memory growth of a threading server over many
+requests (see `bench.run.measure_memory`), and the flood (`FLOOD_SERVERS`, see
+`bench.run.measure_flood`): thousands of connection attempts against servers whose handler
+is slow, to see what each server process holds when far more clients come than it can
+serve. They are described here too, so that this file is the one place that lists
+everything the benchmark claims to measure.
 
 The modes trade precision for time. `full` is what `bench/results/` holds and the docs
 page quotes; `quick` exists so that CI can prove the harness still works end to end in
-well under a minute, and its numbers mean nothing.
+about a minute, and its numbers mean nothing.
 
 Read next: `bench/run.py`, which walks this table.
 """
@@ -148,12 +151,44 @@ THROUGHPUT_CASES: tuple[ThroughputCase, ...] = (
 )
 
 # The memory case: a threading server under CONCURRENT_CLIENTS clients for many requests.
-# "lit_pool" adds our ThreadPoolTCPServer, which should be flat by construction.
+# "lit_pool" adds our ThreadPoolTCPServer, whose threads are started once (at most
+# max_workers of them) and reused, so it has no per-request thread to leave behind.
 MEMORY_SERVERS: dict[str, list[str]] = {
     "stdlib": ["stdlib", "threading", "short_echo"],
     "lit": ["lit", "threading", "short_echo"],
     "lit_pool": ["lit", "threadpool", "short_echo"],
     "bare": ["bare", "threading", "short_echo"],
+}
+
+
+# The flood: each server gets the same flood of connection attempts; its handler takes
+# bench.servers.SLOW_HANDLER_SECONDS per request. Every server listens with its class's own
+# request_queue_size (5 in both modules), the backlog a user gets without asking.
+FLOOD_POOL_WORKERS = 4
+_FLOOD_BACKLOG = ["--request-queue-size", "default"]
+FLOOD_SERVERS: dict[str, list[str]] = {
+    # max_workers=4 and the default max_queued_requests: at most 4 running + that many waiting.
+    "lit pool": [
+        "lit",
+        "threadpool",
+        "slow_echo",
+        "--max-workers",
+        str(FLOOD_POOL_WORKERS),
+        *_FLOOD_BACKLOG,
+    ],
+    # The same pool with no bound on waiting requests: how the pool behaved before backpressure.
+    "lit pool, no queue bound": [
+        "lit",
+        "threadpool",
+        "slow_echo",
+        "--max-workers",
+        str(FLOOD_POOL_WORKERS),
+        "--max-queued-requests",
+        "none",
+        *_FLOOD_BACKLOG,
+    ],
+    "lit threading": ["lit", "threading", "slow_echo", *_FLOOD_BACKLOG],
+    "stdlib threading": ["stdlib", "threading", "slow_echo", *_FLOOD_BACKLOG],
 }
 
 
@@ -173,6 +208,13 @@ class Mode:
     profile_seconds: float = 1.0
     # Upper bound on operations per sample: a safety net far above any real rate.
     sample_operation_limit: int = 10_000_000
+    # The flood: this many connection attempts, started evenly over flood_launch_seconds,
+    # each abandoned flood_deadline_seconds after it started if it has no reply by then;
+    # then the harness watches for at most flood_watch_limit_seconds what is left of it.
+    flood_attempts: int = 2_000
+    flood_launch_seconds: float = 2.0
+    flood_deadline_seconds: float = 4.0
+    flood_watch_limit_seconds: float = 30.0
 
 
 FULL = Mode(
@@ -196,6 +238,10 @@ QUICK = Mode(
     memory_warmup_requests=200,
     memory_checkpoints=4,
     profile_seconds=0.1,
+    flood_attempts=200,
+    flood_launch_seconds=0.2,
+    flood_deadline_seconds=2.0,
+    flood_watch_limit_seconds=3.0,
 )
 
 MODES = {mode.name: mode for mode in (FULL, QUICK)}

@@ -16,14 +16,23 @@ Concurrent loads start N client threads behind a barrier and time from the barri
 release to the last thread's end. The threads share the harness's GIL, but they spend their
 lives in blocking socket calls, which release it.
 
+The flood (`flood`) is different: thousands of connection attempts at once, far more than
+threads would serve well, so one thread drives them all with non-blocking sockets and a
+selector. Each attempt has a deadline and ends in exactly one outcome (FLOOD_OUTCOMES); the
+run ends when every attempt has ended, so it is bounded by the launch time plus one deadline.
+
 Read next: `bench/servers.py` for the other end of each conversation.
 """
 
 from __future__ import annotations
 
+import errno
+import selectors
 import socket
+import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -229,3 +238,162 @@ def exact_short_echo_requests(address: Address, clients: int, count: int, second
     if done < count - count % clients:
         raise BenchError(f"only {done} of {count} requests finished within {seconds:.0f} s")
     return Sample(amount=done, seconds=elapsed, operations=done)
+
+
+# What one flood attempt can come to, in the order the report lists them.
+FLOOD_OUTCOMES = (
+    "served",  # the whole reply arrived before the deadline
+    "connect timed out",  # no handshake before the deadline: the kernel dropped its SYNs
+    "no reply in time",  # connected, request sent, no reply before the deadline
+    "refused",  # the connection was refused (ECONNREFUSED): a reset answered the SYN
+    "reset",  # the connection was reset after it was made (ECONNRESET, EPIPE)
+    "closed without reply",  # the server closed the connection without replying
+    "other error",  # anything else the kernel said; its errno name is kept
+)
+# When the kernel drops a SYN, the client's kernel sends it again after its retransmission
+# timeout: 1 s the first time (RFC 6298's initial value, Linux's TCP_TIMEOUT_INIT), then
+# doubling. A loopback handshake that took this long needed at least one such retry.
+SYN_RETRANSMISSION_SECONDS = 1.0
+
+
+@dataclass
+class FloodAttempt:
+    """One connection attempt in flight: its socket, when it started, how far it got."""
+
+    sock: socket.socket
+    started: float
+    connected_after: float | None = None
+    received: bytes = b""
+
+
+def flood(
+    address: Address,
+    attempts: int,
+    launch_seconds: float,
+    deadline_seconds: float,
+    on_tick: Callable[[], None],
+    tick_seconds: float,
+) -> dict:
+    """Start `attempts` connection attempts evenly over `launch_seconds`; see how each ends.
+
+    Each attempt connects (non-blocking), sends SHORT_REQUEST as soon as it is connected and
+    waits for the same bytes back; `deadline_seconds` after its start it is abandoned and
+    its socket closed, as an impatient client would. `on_tick` is called every
+    `tick_seconds` throughout (the harness samples the server there). Returns the count of
+    each outcome, how long the served attempts waited, and when the connected ones got in.
+    """
+    outcomes: Counter[str] = Counter()
+    other_errors: Counter[str] = Counter()
+    served_seconds: list[float] = []
+    connect_seconds: list[float] = []
+    pending: dict[int, FloodAttempt] = {}  # by descriptor, oldest first
+    interval = launch_seconds / attempts
+
+    with selectors.DefaultSelector() as selector:
+
+        def end(attempt: FloodAttempt, outcome: str, error: int = 0) -> None:
+            outcomes[outcome] += 1
+            if outcome == "other error":
+                other_errors[errno.errorcode.get(error, str(error))] += 1
+            del pending[attempt.sock.fileno()]
+            selector.unregister(attempt.sock)
+            attempt.sock.close()
+
+        def outcome_of_error(error: int) -> str:
+            if error == errno.ECONNREFUSED:
+                return "refused"
+            if error in (errno.ECONNRESET, errno.EPIPE):
+                return "reset"
+            if error == errno.ETIMEDOUT:
+                return "connect timed out"
+            return "other error"
+
+        def launch(now: float) -> None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            attempt = FloodAttempt(sock, now)
+            pending[sock.fileno()] = attempt
+            selector.register(sock, selectors.EVENT_WRITE, attempt)
+            error = sock.connect_ex(address)
+            if error not in (0, errno.EINPROGRESS):
+                end(attempt, outcome_of_error(error), error)
+
+        def connected(attempt: FloodAttempt, now: float) -> None:
+            error = attempt.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                end(attempt, outcome_of_error(error), error)
+                return
+            attempt.connected_after = now - attempt.started
+            connect_seconds.append(attempt.connected_after)
+            try:
+                attempt.sock.send(SHORT_REQUEST)  # 5 bytes into an empty send buffer
+            except OSError as failure:
+                end(attempt, outcome_of_error(failure.errno or 0), failure.errno or 0)
+                return
+            selector.modify(attempt.sock, selectors.EVENT_READ, attempt)
+
+        def readable(attempt: FloodAttempt, now: float) -> None:
+            try:
+                piece = attempt.sock.recv(4096)
+            except OSError as failure:
+                end(attempt, outcome_of_error(failure.errno or 0), failure.errno or 0)
+                return
+            attempt.received += piece
+            if attempt.received == SHORT_REQUEST:
+                served_seconds.append(now - attempt.started)
+                end(attempt, "served")
+            elif not piece:
+                end(attempt, "closed without reply")
+            elif not SHORT_REQUEST.startswith(attempt.received):
+                raise BenchError(f"the flood's echo answered {attempt.received!r}")
+
+        started = time.perf_counter()
+        launched = 0
+        next_tick = started
+        while launched < attempts or pending:
+            now = time.perf_counter()
+            if now >= next_tick:
+                on_tick()
+                next_tick = now + tick_seconds
+            while launched < attempts and started + launched * interval <= now:
+                launch(now)
+                launched += 1
+            # Attempts start in order and share one deadline, so the oldest expire first.
+            expired = []
+            for attempt in pending.values():
+                if now - attempt.started < deadline_seconds:
+                    break
+                expired.append(attempt)
+            for attempt in expired:
+                connected_in_time = attempt.connected_after is not None
+                end(attempt, "no reply in time" if connected_in_time else "connect timed out")
+            wake_at = [next_tick]
+            if launched < attempts:
+                wake_at.append(started + launched * interval)
+            if pending:
+                wake_at.append(next(iter(pending.values())).started + deadline_seconds)
+            timeout = max(0.0, min(wake_at) - time.perf_counter())
+            for key, _ in selector.select(timeout):
+                attempt = key.data
+                now = time.perf_counter()
+                if attempt.connected_after is None:
+                    connected(attempt, now)
+                else:
+                    readable(attempt, now)
+        elapsed = time.perf_counter() - started
+
+    served_seconds.sort()
+    return {
+        "attempts": attempts,
+        "seconds": elapsed,
+        "outcomes": {outcome: outcomes[outcome] for outcome in FLOOD_OUTCOMES},
+        "other_errors": dict(other_errors),
+        "served_seconds": {
+            "median": statistics.median(served_seconds) if served_seconds else None,
+            "max": served_seconds[-1] if served_seconds else None,
+        },
+        "connected": len(connect_seconds),
+        "connected_after_a_syn_retransmission": sum(
+            1 for seconds in connect_seconds if seconds >= SYN_RETRANSMISSION_SECONDS
+        ),
+    }

@@ -1,17 +1,23 @@
 """Turning results.json into something a person reads: a markdown table and a plot.
 
-The docs page (docs/performance.md) quotes the table this module prints, so the page and
+The docs page (docs/performance.md) quotes the tables this module prints, so the page and
 the JSON cannot disagree unless someone edits one by hand:
 
     python -m bench.report bench/results/results.json            # the markdown tables
     python -m bench.report bench/results/results.json --plot F   # the figures, again
+    python -m bench.report bench/results/flood.json --plot F     # the flood's table and figure
 
-The plot is three figures, one per question, each drawn to be read at the width of the docs
-page's text column (FIGURE_WIDTH_PX, at twice that in pixels for sharp text on dense screens):
-`F` itself answers "how fast, relative to the stdlib?" (the median of the per-round ratios;
-whiskers are their quartiles), `F-shutdown.png` "how long does shutdown() take?" (every call, log
-scale) and `F-memory.png` "does a threading server keep memory?" (RSS against requests served).
-matplotlib is imported only to draw, so the harness runs without it when asked for `--no-plot`.
+There are four figures, one per question, each drawn to be read at the width of the docs
+page's text column (FIGURE_WIDTH_PX, at twice that in pixels for sharp text on dense screens).
+From results.json: `F` itself answers "how fast, relative to the stdlib?" (the median of the
+per-round ratios; whiskers are their quartiles), `F-shutdown.png` "how long does shutdown()
+take?" (every call, log scale) and `F-memory.png` "does a threading server keep memory?" (RSS
+against requests served). From flood.json: `F-flood.png` "what does a flood leave in the server
+process?" (its open descriptors over time). `python -m bench` writes them as results.png,
+results-shutdown.png, results-memory.png and results-flood.png; the docs show copies named
+docs/assets/performance.png, performance-shutdown.png, performance-memory.png and
+performance-flood.png. matplotlib is imported only to draw, so the harness runs without it
+when asked for `--no-plot`.
 
 Read next: docs/performance.md, which explains what these numbers mean.
 """
@@ -218,11 +224,20 @@ FIGURE_WIDTH_PX = 690
 FIGURE_PIXEL_RATIO = 2
 _DISPLAY_DPI = 100
 _SMALLEST_FONT_POINTS = 9.5
-FIGURE_SUFFIXES = {"throughput": "", "shutdown": "-shutdown", "memory": "-memory"}
+FIGURE_SUFFIXES = {
+    "throughput": "",
+    "shutdown": "-shutdown",
+    "memory": "-memory",
+    "flood": "-flood",
+}
 
 
 def figure_paths(path: Path) -> dict[str, Path]:
-    """Where `plot(document, path)` puts each figure: `path` and two siblings named after it."""
+    """Where each figure goes: `path` (throughput) and three siblings named after it.
+
+    `plot(document, path)` draws the first three from results.json;
+    `plot_flood_figure(flood, figure_paths(path)["flood"])` the last from flood.json.
+    """
     return {
         name: path.with_name(f"{path.stem}{suffix}{path.suffix}")
         for name, suffix in FIGURE_SUFFIXES.items()
@@ -358,52 +373,289 @@ def plot_memory(axes, memory: dict) -> None:
     axes.grid(linewidth=0.4, alpha=0.5)
 
 
-def plot(document: dict, path: Path) -> Path:
-    """Draw the figures: throughput into `path`, the others beside it (see `figure_paths`).
+_FIGURE_STYLE = {
+    "font.size": _SMALLEST_FONT_POINTS + 0.5,
+    "axes.titlesize": _SMALLEST_FONT_POINTS + 1,
+    "axes.labelsize": _SMALLEST_FONT_POINTS + 0.5,
+    "xtick.labelsize": _SMALLEST_FONT_POINTS,
+    "ytick.labelsize": _SMALLEST_FONT_POINTS,
+    "legend.fontsize": _SMALLEST_FONT_POINTS,
+}
 
-    A figure whose section the document lacks (a run with `--only`) is not drawn, and an old
-    one of that name is removed, so the folder never mixes two runs. Returns `path`.
-    """
+
+def _draw(drawer, data: dict, height: float, target: Path) -> None:
+    """One figure, FIGURE_WIDTH_PX wide at FIGURE_PIXEL_RATIO, drawn by `drawer(axes, data)`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
 
-    width = FIGURE_WIDTH_PX / _DISPLAY_DPI
+    with pyplot.rc_context(_FIGURE_STYLE):
+        figure, axes = pyplot.subplots(
+            figsize=(FIGURE_WIDTH_PX / _DISPLAY_DPI, height), layout="constrained"
+        )
+        drawer(axes, data)
+        figure.savefig(target, dpi=_DISPLAY_DPI * FIGURE_PIXEL_RATIO)
+        pyplot.close(figure)
+
+
+def plot(document: dict, path: Path) -> Path:
+    """Draw the figures of results.json: throughput into `path`, two beside it.
+
+    A figure whose section the document lacks (a run with `--only`) is not drawn, and an old
+    one of that name is removed, so the folder never mixes two runs. The flood's figure is
+    flood.json's (`plot_flood_figure`) and is left alone. Returns `path`.
+    """
     drawers = {
-        "throughput": (plot_throughput, "throughput", 0.62 * len(document["throughput"]) + 1.3),
-        "shutdown": (plot_shutdown, "shutdown", 2.9),
-        "memory": (plot_memory, "memory", 3.6),
-    }
-    style = {
-        "font.size": _SMALLEST_FONT_POINTS + 0.5,
-        "axes.titlesize": _SMALLEST_FONT_POINTS + 1,
-        "axes.labelsize": _SMALLEST_FONT_POINTS + 0.5,
-        "xtick.labelsize": _SMALLEST_FONT_POINTS,
-        "ytick.labelsize": _SMALLEST_FONT_POINTS,
-        "legend.fontsize": _SMALLEST_FONT_POINTS,
+        "throughput": (plot_throughput, 0.62 * len(document.get("throughput", ())) + 1.3),
+        "shutdown": (plot_shutdown, 2.9),
+        "memory": (plot_memory, 3.6),
     }
     for name, target in figure_paths(path).items():
-        drawer, section, height = drawers[name]
-        if section not in document:
+        if name not in drawers:
+            continue
+        drawer, height = drawers[name]
+        if not document.get(name):
             target.unlink(missing_ok=True)
             continue
-        with pyplot.rc_context(style):
-            figure, axes = pyplot.subplots(figsize=(width, height), layout="constrained")
-            drawer(axes, document[section])
-            figure.savefig(target, dpi=_DISPLAY_DPI * FIGURE_PIXEL_RATIO)
-            pyplot.close(figure)
+        _draw(drawer, document[name], height, target)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# The flood (flood.json)
+# ---------------------------------------------------------------------------------------
+
+FLOOD_COLOURS = {
+    "lit pool": COLOURS["lit"],
+    "lit pool, no queue bound": "#d62728",
+    "lit threading": "#9467bd",
+    "stdlib threading": COLOURS["stdlib"],
+}
+
+
+def accepted_bound(settings: dict) -> str:
+    """What bounds the requests a server process holds, in its own attributes' words."""
+    if "max_workers" not in settings:
+        return "none (a thread each)"
+    if settings.get("max_queued_requests") is None:
+        return f"none ({settings['max_workers']} threads)"
+    total = settings["max_workers"] + settings["max_queued_requests"]
+    return f"{total} ({settings['max_workers']} + {settings['max_queued_requests']})"
+
+
+def server_description(label: str, settings: dict) -> str:
+    details = ", ".join(
+        f"`{name}={value!r}`"
+        for name, value in settings.items()
+        if name not in ("class", "daemon_threads")
+    )
+    return f"{label}: `{settings['class']}`, {details}."
+
+
+def flood_description(meta: dict) -> list[str]:
+    machine, kernel = meta["machine"], meta["kernel"]
+    commit = (meta.get("git_commit") or "unknown")[:10]
+    return [
+        f"Measured {meta['date']} by `{meta['command']}` at commit `{commit}`:"
+        f" {machine['cpus']} × {machine['cpu_model']} (shared with other work),"
+        f" {machine['python_implementation']} {machine['python']},"
+        f" {machine['system']} {machine['kernel']}."
+        f" {meta['attempts']:,} connection attempts started evenly over"
+        f" {meta['launch_seconds']:g} s, each abandoned {meta['deadline_seconds']:g} s after it"
+        f" started if no reply had come; the handler takes {1000 * meta['handler_seconds']:g} ms"
+        f" per request. One run per server, {meta['total_seconds'] / 60:.1f} minutes in all."
+        f" Kernel: `tcp_abort_on_overflow={kernel['tcp_abort_on_overflow']}`,"
+        f" `tcp_syncookies={kernel['tcp_syncookies']}`, `somaxconn={kernel['somaxconn']}`.",
+    ]
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def flood_clients_table(servers: dict) -> list[str]:
+    lines = [
+        "| Server | served | connect timed out | connected, no reply in time | refused "
+        "| reset or other | served after, median / max s | connected after ≥ 1 s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, result in servers.items():
+        seen = result["clients"]
+        outcomes = seen["outcomes"]
+        others = sum(outcomes[name] for name in ("reset", "closed without reply", "other error"))
+        waits = seen["served_seconds"]
+        lines.append(
+            f"| {label} | {outcomes['served']:,} | {outcomes['connect timed out']:,} "
+            f"| {outcomes['no reply in time']:,} | {outcomes['refused']:,} | {others:,} "
+            f"| {_seconds(waits['median'])} / {_seconds(waits['max'])} "
+            f"| {seen['connected_after_a_syn_retransmission']:,} |"
+        )
+    return lines
+
+
+def flood_server_table(servers: dict) -> list[str]:
+    lines = [
+        "| Server | holds at most | descriptors | threads | RSS MiB | accept queue "
+        "| listen overflows | SYN cookies sent |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, result in servers.items():
+        idle, peak = result["idle"], result["peak"]
+        overflows, cookies = (
+            result["kernel_counters"].get(name, "n/a")
+            for name in ("ListenOverflows", "SyncookiesSent")
+        )
+        lines.append(
+            f"| {label} | {accepted_bound(result['server'])} "
+            f"| {idle['descriptors']} → {peak['descriptors']:,} "
+            f"| {idle['threads']} → {peak['threads']:,} "
+            f"| {idle['rss_kib'] / 1024:.1f} → {peak['rss_kib'] / 1024:.1f} "
+            f"| {peak['accept_queue']} "
+            f"| {overflows:,} | {cookies:,} |"
+        )
+    return lines
+
+
+def flood_after_table(servers: dict) -> list[str]:
+    lines = [
+        "| Server | accepted | for a client already gone | nothing left after, s "
+        "| clients still sending at the end |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, result in servers.items():
+        counts, after = result["server_counts"], result["after_flood"]
+        idle_after = after["idle_after_seconds"]
+        left = (
+            f"{idle_after:.1f}"
+            if idle_after is not None
+            else f"not within {after['watched_seconds']:.0f}"
+        )
+        lines.append(
+            f"| {label} | {counts['accepted']:,} | {counts['client_gone']:,} | {left} "
+            f"| {after['clients_still_sending_at_end']:,} |"
+        )
+    return lines
+
+
+def flood_markdown(flood: dict) -> str:
+    """The flood's tables, as markdown (docs/performance.md includes them as flood.md)."""
+    servers, meta = flood["servers"], flood["meta"]
+    parts = flood_description(meta)
+    parts += section(
+        "What the clients saw",
+        "Each attempt ends one way. Served: the echo came back; the wait is from the start of"
+        " the attempt. Connect timed out: no handshake before the deadline. Connected, no reply:"
+        " the handshake completed, the request was sent, no reply came in time. Connected after"
+        " ≥ 1 s: handshakes that needed the client to send its SYN again.",
+        flood_clients_table(servers),
+    )
+    parts += section(
+        "What the server process held",
+        "Holds at most: the accepted requests the server keeps, running + waiting."
+        " Descriptors, threads and RSS: idle before the flood → peak (descriptors and threads"
+        f" sampled every {1000 * meta['sample_seconds']:g} ms from /proc, the RSS peak is"
+        " VmHWM). Accept queue: the most connections the kernel held for the server at once,"
+        " sampled alike. Listen overflows: handshakes the kernel dropped because an accept"
+        " queue was full; SYN cookies: SYNs it answered without keeping any state (both"
+        " machine-wide counters, over this server's run).",
+        flood_server_table(servers),
+    )
+    parts += section(
+        "What became of the attempts",
+        "Accepted: requests the server accepted and ran its handler on, until it stopped; for a"
+        " client already gone: the handler finished after its client had given up. After the"
+        " last attempt ended, the harness watched for at most"
+        f" {meta['watch_limit_seconds']:g} s: nothing left means the server back at its idle"
+        " descriptors, its accept queue empty, and no client socket (connecting, connected, or"
+        " closed with its request still unacknowledged) able to reach it, for"
+        " 0.5 s. Clients still sending: such client sockets when the watch ended.",
+        flood_after_table(servers),
+    )
+    parts += [""] + [
+        server_description(label, result["server"]) for label, result in servers.items()
+    ]
+    return "\n".join(parts)
+
+
+def plot_flood(axes, flood: dict) -> None:
+    """Open descriptors of each flooded server over time, on a log scale."""
+    meta = flood["meta"]
+    for label, result in flood["servers"].items():
+        series = result["series"]
+        axes.plot(
+            series["seconds"],
+            series["descriptors"],
+            label=f"{label} (peak {result['peak']['descriptors']:,})",
+            color=FLOOD_COLOURS.get(label),
+            linewidth=1.6,
+        )
+    launch, deadline = meta["launch_seconds"], meta["deadline_seconds"]
+    axes.axvspan(0, launch, color="#000000", alpha=0.07, linewidth=0)
+    axes.axvline(launch + deadline, color="black", linestyle="--", linewidth=0.9)
+    axes.annotate(
+        "attempts start",
+        (launch / 2, 1),
+        xycoords=("data", "axes fraction"),
+        xytext=(0, -3),
+        textcoords="offset points",
+        ha="center",
+        va="top",
+        fontsize=_SMALLEST_FONT_POINTS,
+    )
+    axes.annotate(
+        "the last attempt\ngives up",
+        (launch + deadline, 1),
+        xycoords=("data", "axes fraction"),
+        xytext=(4, -3),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize=_SMALLEST_FONT_POINTS,
+    )
+    axes.set_yscale("log")
+    ticks = [3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000]
+    axes.set_yticks(ticks, [f"{tick:,}" for tick in ticks])
+    axes.minorticks_off()
+    axes.set_ylim(3, 4000)
+    axes.set_xlim(left=0)
+    axes.set_xlabel("seconds since the first connection attempt")
+    axes.set_ylabel("open descriptors (log scale)")
+    axes.figure.suptitle(
+        f"Open descriptors of each server process during a flood of {meta['attempts']:,}"
+        f" connection attempts",
+        x=0.01,
+        ha="left",
+        fontsize=_SMALLEST_FONT_POINTS + 1,
+    )
+    axes.legend(loc="center right")
+    axes.grid(linewidth=0.4, alpha=0.5)
+
+
+def plot_flood_figure(flood: dict, path: Path) -> Path:
+    """Draw the flood's figure into `path` (figure_paths(...)["flood"]). Returns `path`."""
+    _draw(plot_flood, flood, 3.6, path)
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report")
-    parser.add_argument("results", type=Path, help="a results.json written by python -m bench")
     parser.add_argument(
-        "--plot", type=Path, help="also draw the figures: this PNG and two beside it"
+        "results", type=Path, help="a results.json or flood.json written by python -m bench"
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        help="also draw the figures: from results.json, this PNG and two beside it; from"
+        " flood.json, the flood's figure beside it (figure_paths)",
     )
     arguments = parser.parse_args(argv)
     document = json.loads(arguments.results.read_text())
+    if "servers" in document:  # a flood.json
+        print(flood_markdown(document))
+        if arguments.plot:
+            plot_flood_figure(document, figure_paths(arguments.plot)["flood"])
+        return 0
     print(markdown_table(document))
     if arguments.plot:
         plot(document, arguments.plot)

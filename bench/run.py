@@ -1,8 +1,9 @@
 """The harness: run every case against stdlib, lit and bare, and write down what happened.
 
-    python -m bench                 # the full run: about eight minutes on two cores
-    python -m bench --quick         # the smoke run CI does: well under a minute
-    python bench/run.py --out DIR   # the same, writing DIR/results.json, results.png, table.md
+    python -m bench                 # the full run: about nine minutes on two cores
+    python -m bench --quick         # the smoke run CI does: about a minute
+    python -m bench --only flood    # the flood alone: about a minute and a half
+    python bench/run.py --out DIR   # the same, writing into DIR (see DEFAULT_OUT below)
 
 The method, in the order the code follows it:
 
@@ -17,9 +18,11 @@ The method, in the order the code follows it:
    client-bound case, where all three look alike, is visible as such.
 5. Stop the servers, and fail the run if one of them wrote anything to stderr.
 
-Shutdown latency and memory have their own procedures (`measure_shutdown`,
-`measure_memory` below). The summaries and verdicts come from `bench/stats.py`; the JSON,
-the plot and the docs table from `bench/report.py`.
+Shutdown latency, memory and the flood have their own procedures (`measure_shutdown`,
+`measure_memory`, `measure_flood` below). The flood is a document of its own (flood.json),
+with its own date and commit, so it can be re-run without the hour of throughput samples.
+The summaries and verdicts come from `bench/stats.py`; the JSON, the figures and the docs
+tables from `bench/report.py`.
 
 The harness prints its progress to stderr and never asserts on timings: what the numbers
 mean is for a person to judge, with the noise printed next to them.
@@ -48,17 +51,46 @@ from bench.process import (  # noqa: E402
     REPO_ROOT,
     ServerProcess,
     bytecode_cache,
+    clients_still_sending,
+    kernel_tcp_settings,
+    listen_queue_length,
     machine_description,
     run_server_to_completion,
+    tcp_counters,
     tcp_listen_overflows,
 )
-from bench.servers import DEFAULT_POOL_WORKERS, IMPLEMENTATIONS, LISTEN_BACKLOG  # noqa: E402
+from bench.servers import (  # noqa: E402
+    DEFAULT_POOL_WORKERS,
+    IMPLEMENTATIONS,
+    LISTEN_BACKLOG,
+    SLOW_HANDLER_SECONDS,
+)
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results"
 QUICK_DEFAULT_OUT = REPO_ROOT / "bench" / "out"
+# A run writes into its output directory results.json and table.md (throughput, shutdown,
+# memory), flood.json and flood.md (the flood), and the figures, report.figure_paths() of
+# results.png: results.png (throughput), results-shutdown.png, results-memory.png and
+# results-flood.png. The docs site shows copies of the figures: docs/assets/performance.png,
+# performance-shutdown.png, performance-memory.png and performance-flood.png.
 # How long one chunk of the memory run may take before it is declared stuck.
 MEMORY_CHUNK_TIME_LIMIT_SECONDS = 180.0
 SHUTDOWN_RUN_TIME_LIMIT_SECONDS = 120.0
+# Requests each flood server serves before its flood (see measure_flood_of).
+FLOOD_WARMUP_REQUESTS = 1
+# The flood's sampling period: often enough to catch a peak that lasts one handler time
+# (SLOW_HANDLER_SECONDS), seldom enough that the harness's reads stay a small load.
+FLOOD_SAMPLE_SECONDS = 0.02
+# A flooded server is idle again once its descriptors are back where they were before the
+# flood and its accept queue is empty, and stay so for this long (ten handler times).
+FLOOD_IDLE_SECONDS = 0.5
+# The kernel counters the flood reports, as differences over each server's flood.
+FLOOD_KERNEL_COUNTERS = (
+    "ListenOverflows",  # a SYN or handshake ACK dropped because an accept queue was full
+    "ListenDrops",  # every handshake dropped at a listener, overflows included
+    "TCPReqQFullDrop",  # a SYN dropped because the queue of half-open connections was full
+    "SyncookiesSent",  # a SYN answered with a cookie instead of a queue entry
+)
 
 
 def progress(message: str) -> None:
@@ -261,6 +293,167 @@ def measure_memory(mode: cases.Mode) -> dict:
     }
 
 
+def flood_sample(server: ServerProcess, started: float, count_clients: bool = False) -> dict:
+    """One look at the flooded server: descriptors, memory, threads, its accept queue.
+
+    With `count_clients`, also the client sockets that may still deliver a request to it
+    (`clients_still_sending`): a costlier look, taken only once the flood has ended.
+    """
+    memory = server.memory_status()
+    queue = listen_queue_length(server.port)
+    return {
+        "seconds": round(time.perf_counter() - started, 3),
+        "descriptors": server.descriptor_count(),
+        "rss_kib": memory["VmRSS"],
+        "threads": memory["Threads"],
+        "accept_queue": queue[0] if queue else None,
+        "clients_still_sending": clients_still_sending(server.port) if count_clients else None,
+    }
+
+
+def watch_after_flood(
+    server: ServerProcess, idle_descriptors: int, samples: list[dict], started: float, limit: float
+) -> dict:
+    """Keep sampling after the last attempt has ended, until nothing is left or `limit` s.
+
+    Nothing is left when the server holds no more descriptors than before the flood, its
+    accept queue is empty and no client socket can still deliver a request to it, for
+    FLOOD_IDLE_SECONDS. Until then a server may still be working on requests it accepted,
+    and the clients' kernels may still be retransmitting requests whose programs gave up.
+    """
+    flood_ended = time.perf_counter() - started
+    deadline = time.perf_counter() + limit
+    idle_since = None
+    while time.perf_counter() < deadline:
+        sample = flood_sample(server, started, count_clients=True)
+        samples.append(sample)
+        idle = (
+            sample["descriptors"] <= idle_descriptors
+            and not sample["accept_queue"]
+            and not sample["clients_still_sending"]
+        )
+        if not idle:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = sample["seconds"]
+        elif sample["seconds"] - idle_since >= FLOOD_IDLE_SECONDS:
+            break
+        time.sleep(FLOOD_SAMPLE_SECONDS)
+    last = samples[-1]
+    return {
+        "watched_seconds": last["seconds"] - flood_ended,
+        # None: something was still left when the watch ended (see the counts below).
+        "idle_after_seconds": None if idle_since is None else max(0.0, idle_since - flood_ended),
+        "descriptors_at_end": last["descriptors"],
+        "accept_queue_at_end": last["accept_queue"],
+        "clients_still_sending_at_end": last["clients_still_sending"],
+    }
+
+
+def parse_result_line(output: str, label: str) -> dict:
+    for line in output.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise clients.BenchError(f"flood server {label!r} printed no RESULT line")
+
+
+def measure_flood_of(label: str, arguments: list[str], mode: cases.Mode) -> dict:
+    """One server under one flood: what its clients saw, what it held, what the kernel did."""
+    counters_before = tcp_counters()
+    with ServerProcess(arguments) as server:
+        # One request first: the server answers, and loads what a first request loads.
+        # Then let it settle (close that connection) before reading its idle state.
+        clients.short_echo_request(server.address)
+        time.sleep(FLOOD_IDLE_SECONDS)
+        memory = server.memory_status()
+        idle = {
+            "descriptors": server.descriptor_count(),
+            "rss_kib": memory["VmRSS"],
+            "threads": memory["Threads"],
+        }
+        samples: list[dict] = []
+        started = time.perf_counter()
+        seen = clients.flood(
+            server.address,
+            mode.flood_attempts,
+            mode.flood_launch_seconds,
+            mode.flood_deadline_seconds,
+            lambda: samples.append(flood_sample(server, started)),
+            FLOOD_SAMPLE_SECONDS,
+        )
+        after = watch_after_flood(
+            server, idle["descriptors"], samples, started, mode.flood_watch_limit_seconds
+        )
+        peak_rss_kib = server.memory_status()["VmHWM"]
+        descriptor_limit = server.descriptor_limit()
+        # Stopping waits for every request the server accepted (block_on_close).
+        counted = parse_result_line(server.stop(), label)
+    counters_after = tcp_counters()
+    accepted = counted["handled"] - FLOOD_WARMUP_REQUESTS
+    return {
+        "arguments": " ".join(arguments),
+        "server": counted["server"],
+        "descriptor_limit": descriptor_limit,
+        "idle": idle,
+        "peak": {
+            "descriptors": max(sample["descriptors"] for sample in samples),
+            "threads": max(sample["threads"] for sample in samples),
+            "rss_kib": peak_rss_kib,
+            "accept_queue": max((sample["accept_queue"] or 0) for sample in samples),
+        },
+        "clients": seen,
+        "server_counts": {
+            "accepted": accepted,
+            "replied": counted["replied"] - FLOOD_WARMUP_REQUESTS,
+            "client_gone": counted["client_gone"],
+            "not_accepted_before_stop": mode.flood_attempts - accepted,
+        },
+        "flood_seconds": seen["seconds"],
+        "after_flood": after,
+        "kernel_counters": {
+            name: counters_after[name] - counters_before[name]
+            for name in FLOOD_KERNEL_COUNTERS
+            if name in counters_before and name in counters_after
+        },
+        "series": {key: [sample[key] for sample in samples] for key in samples[0]},
+    }
+
+
+def measure_flood(mode: cases.Mode) -> dict:
+    """Every server of cases.FLOOD_SERVERS under the same flood, one after the other."""
+    started = time.perf_counter()
+    servers = {}
+    for label, arguments in cases.FLOOD_SERVERS.items():
+        result = measure_flood_of(label, arguments, mode)
+        servers[label] = result
+        outcomes, after = result["clients"]["outcomes"], result["after_flood"]
+        progress(
+            f"  flood                  {label:26} served {outcomes['served']:5}"
+            f"  peak descriptors {result['peak']['descriptors']:5}"
+            f"  clients still sending at the end {after['clients_still_sending_at_end']}"
+        )
+    return {
+        "schema": 1,
+        "meta": {
+            "mode": mode.name,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_description(),
+            "git_commit": git_commit(),
+            "command": "python -m bench" + (" --quick" if mode.name == "quick" else ""),
+            "attempts": mode.flood_attempts,
+            "launch_seconds": mode.flood_launch_seconds,
+            "deadline_seconds": mode.flood_deadline_seconds,
+            "handler_seconds": SLOW_HANDLER_SECONDS,
+            "pool_workers": cases.FLOOD_POOL_WORKERS,
+            "sample_seconds": FLOOD_SAMPLE_SECONDS,
+            "watch_limit_seconds": mode.flood_watch_limit_seconds,
+            "kernel": kernel_tcp_settings(),
+            "total_seconds": time.perf_counter() - started,
+        },
+        "servers": servers,
+    }
+
+
 def pool_versus_thread_per_request(throughput: dict) -> dict:
     """The target 'thread pool ahead of thread-per-request on short requests'."""
     pool = throughput["tcp_short_threadpool"]["results"]["lit"]["median"]
@@ -283,7 +476,12 @@ def git_commit() -> str | None:
     return completed.stdout.strip() or None
 
 
+# The sections of results.json; the flood is written to flood.json.
+RESULTS_SECTIONS = tuple(case.name for case in cases.THROUGHPUT_CASES) + ("shutdown", "memory")
+
+
 def run(mode: cases.Mode, selected: list[str] | None) -> dict:
+    """The throughput cases, shutdown and memory (those of them `selected`, or all)."""
     started = time.perf_counter()
     overflows_before = tcp_listen_overflows()
     throughput = {}
@@ -333,15 +531,22 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         description="Benchmark socketserver_lit against the stdlib and a bare loop.",
     )
     parser.add_argument("--quick", action="store_true", help="the short smoke run CI does")
-    parser.add_argument("--out", type=Path, help="directory for results.json and results.png")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="directory for results.json, table.md, flood.json, flood.md and the figures:"
+        " results.png, results-shutdown.png, results-memory.png, results-flood.png"
+        " (the docs show copies: docs/assets/performance.png, performance-shutdown.png,"
+        " performance-memory.png, performance-flood.png)",
+    )
     parser.add_argument(
         "--only",
         action="append",
         metavar="CASE",
-        choices=[case.name for case in cases.THROUGHPUT_CASES] + ["shutdown", "memory"],
-        help="run only this case (repeatable); for profiling and development",
+        choices=[*RESULTS_SECTIONS, "flood"],
+        help="run only this case (repeatable); 'flood' alone leaves results.json as it is",
     )
-    parser.add_argument("--no-plot", action="store_true", help="skip the matplotlib plot")
+    parser.add_argument("--no-plot", action="store_true", help="skip the matplotlib figures")
     return parser.parse_args(argv)
 
 
@@ -349,28 +554,47 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
     mode = cases.QUICK if arguments.quick else cases.FULL
     out = arguments.out or (QUICK_DEFAULT_OUT if arguments.quick else DEFAULT_OUT)
+    selected = arguments.only
+    document = flood = None
     try:
         with bytecode_cache():
-            document = run(mode, arguments.only)
+            if not selected or set(selected) - {"flood"}:
+                document = run(mode, selected)
+            if not selected or "flood" in selected:
+                progress("flood: connection attempts against slow servers")
+                flood = measure_flood(mode)
     except clients.BenchError as error:
         progress(f"benchmark failed: {error}")
         return 1
     out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.json"
-    results_path.write_text(json.dumps(document, indent=1) + "\n")
-    progress(f"wrote {results_path}")
-    if arguments.no_plot:
-        pass
-    elif importlib.util.find_spec("matplotlib") is None:
-        progress("matplotlib is not installed: no plot (pip install matplotlib to get one)")
-    else:
-        plot_path = report.plot(document, out / "results.png")
-        progress(f"wrote {plot_path}")
-    table = report.markdown_table(document)
-    # The docs page includes this file (a pymdownx snippet), so it quotes exactly this run.
-    (out / "table.md").write_text(table + "\n")
-    print(table)
+    can_plot = not arguments.no_plot and importlib.util.find_spec("matplotlib") is not None
+    if not arguments.no_plot and not can_plot:
+        progress("matplotlib is not installed: no figures (pip install matplotlib to get them)")
+    figures = report.figure_paths(out / "results.png")
+    # The docs page includes table.md and flood.md (pymdownx snippets), so it quotes
+    # exactly these runs.
+    if document is not None:
+        write_json(out / "results.json", document)
+        if can_plot:
+            report.plot(document, figures["throughput"])
+            progress(f"wrote {figures['throughput']} and the figures beside it")
+        table = report.markdown_table(document)
+        (out / "table.md").write_text(table + "\n")
+        print(table)
+    if flood is not None:
+        write_json(out / "flood.json", flood)
+        if can_plot:
+            report.plot_flood_figure(flood, figures["flood"])
+            progress(f"wrote {figures['flood']}")
+        table = report.flood_markdown(flood)
+        (out / "flood.md").write_text(table + "\n")
+        print(table)
     return 0
+
+
+def write_json(path: Path, document: dict) -> None:
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    progress(f"wrote {path}")
 
 
 if __name__ == "__main__":

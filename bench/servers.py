@@ -5,6 +5,8 @@ module in a fresh Python process, once per implementation, so that the three con
 never share an interpreter, a GIL, an allocator or a garbage collector:
 
     python -m bench.servers IMPL KIND HANDLER [--max-workers N]
+    python -m bench.servers IMPL KIND slow_echo [--max-workers N] [--max-queued-requests N|none]
+                                                 [--request-queue-size N|default]
     python -m bench.servers IMPL shutdown --cycles N [--first-cycle K]
 
 `IMPL` is one of
@@ -19,6 +21,12 @@ never share an interpreter, a GIL, an allocator or a garbage collector:
 the protocol (`short_echo`, `lines`, `bulk`, `datagram_echo`). The protocol bodies are plain
 functions shared by all three implementations, so a difference in the numbers can only come
 from the server machinery around them.
+
+`slow_echo` is the flood's handler (stdlib and lit only): it echoes one line after
+SLOW_HANDLER_SECONDS of work, counts what it did, and the process prints those counts and the
+server's own settings as `RESULT <json>` when it exits. Its server listens with the backlog
+the harness asks for; `--request-queue-size default` keeps the class's own
+`request_queue_size` (5 in both modules), which is what the flood measures.
 
 The process binds 127.0.0.1 port 0, prints `PORT <n>` on stdout and serves until its
 standard input reaches end-of-file; then it shuts the server down, closes it and exits 0.
@@ -76,9 +84,16 @@ STDLIB_POLL_INTERVAL = 0.5
 # also ThreadPoolTCPServer's default max_workers, so both pools have the same size.
 DEFAULT_POOL_WORKERS = min(32, (os.cpu_count() or 1) + 4)
 
+# The flood's handler keeps its thread this long per request, as a handler waiting on a
+# database or another service would: four workers then serve at most 80 requests a second,
+# far fewer than a flood brings.
+SLOW_HANDLER_SECONDS = 0.05
+
 IMPLEMENTATIONS = ("stdlib", "lit", "bare")
 SERVER_KINDS = ("tcp", "threading", "threadpool", "forking", "udp")
-HANDLERS = ("short_echo", "lines", "bulk", "datagram_echo")
+HANDLERS = ("short_echo", "lines", "bulk", "datagram_echo", "slow_echo")
+# Marks an option the harness did not give: the server class keeps its own attribute.
+CLASS_DEFAULT: Any = object()
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,6 +146,61 @@ def stream_bulk(rfile: BinaryIO, write: Callable[[bytes], Any]) -> None:
 def echo_datagram(data: bytes, sock: socket.socket, client_address: Any) -> None:
     """Send one datagram back where it came from."""
     sock.sendto(data, client_address)
+
+
+class FloodCounters:
+    """What the slow handler did in this process, counted across its threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts = {"handled": 0, "replied": 0, "client_gone": 0}
+
+    def add(self, name: str) -> None:
+        with self.lock:
+            self.counts[name] += 1
+
+
+FLOOD_COUNTERS = FloodCounters()
+
+
+def client_has_left(connection: socket.socket) -> bool:
+    """True if the client has closed its end (or reset it) while we worked.
+
+    A flood client that gives up closes its socket, and the kernel then reports the end of
+    the stream to a peek; a client still waiting has sent its line and nothing more.
+    """
+    try:
+        return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def echo_one_line_slowly(connection: socket.socket, counters: FloodCounters) -> None:
+    """Read one line, work for SLOW_HANDLER_SECONDS, then echo it if the client still waits.
+
+    Every request this handler sees is counted once as `handled`, then either as `replied`
+    or as `client_gone` (the client gave up before the reply: work done for no one). A
+    vanished client is an expected outcome of a flood, so it is counted, never raised.
+    """
+    try:
+        pieces = []
+        while True:
+            piece = connection.recv(4096)
+            pieces.append(piece)
+            if not piece or piece.endswith(b"\n") or sum(map(len, pieces)) >= MAX_LINE:
+                break
+        time.sleep(SLOW_HANDLER_SECONDS)
+        if client_has_left(connection):
+            counters.add("client_gone")
+            return
+        connection.sendall(b"".join(pieces))
+        counters.add("replied")
+    except OSError:
+        counters.add("client_gone")
+    finally:
+        counters.add("handled")
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,24 +270,65 @@ def framework_handler_class(module: ModuleType, handler: str) -> type:
                 echo_datagram(data, sock, self.client_address)
 
         return DatagramEcho
+    if handler == "slow_echo":
+
+        class SlowEcho(module.BaseRequestHandler):
+            def handle(self) -> None:
+                echo_one_line_slowly(self.request, FLOOD_COUNTERS)
+
+        return SlowEcho
     raise ValueError(f"unknown handler {handler!r}; expected one of {HANDLERS}")
 
 
-def build_framework_server(implementation: str, kind: str, handler: str, max_workers: int | None):
-    """Construct (and so bind and activate) a stdlib or lit server on an ephemeral port."""
+def build_framework_server(
+    implementation: str,
+    kind: str,
+    handler: str,
+    max_workers: int | None,
+    max_queued_requests: Any = CLASS_DEFAULT,
+    request_queue_size: Any = LISTEN_BACKLOG,
+):
+    """Construct (and so bind and activate) a stdlib or lit server on an ephemeral port.
+
+    The pool settings apply only to a class that has them (the stdlib has no pool);
+    `CLASS_DEFAULT` keeps the class's own value.
+    """
     module = framework_module(implementation)
     base_class = framework_server_class(module, kind)
-    server_class = type(base_class.__name__, (base_class,), {"request_queue_size": LISTEN_BACKLOG})
+    attributes = {}
+    if request_queue_size is not CLASS_DEFAULT:
+        attributes["request_queue_size"] = request_queue_size
+    if max_workers is not None and hasattr(base_class, "max_workers"):
+        attributes["max_workers"] = max_workers
+    if max_queued_requests is not CLASS_DEFAULT and hasattr(base_class, "max_queued_requests"):
+        attributes["max_queued_requests"] = max_queued_requests
+    server_class = type(base_class.__name__, (base_class,), attributes)
     handler_class = framework_handler_class(module, handler)
-    server = server_class((LOOPBACK, 0), handler_class)
-    if max_workers is not None and hasattr(server, "max_workers"):
-        server.max_workers = max_workers
-    return server
+    return server_class((LOOPBACK, 0), handler_class)
 
 
-def serve_framework(implementation: str, kind: str, handler: str, max_workers: int | None) -> None:
+def server_settings(server: Any) -> dict[str, Any]:
+    """What the flood report says about a server, read from the object that served."""
+    base_class = type(server).__mro__[1]
+    settings = {"class": f"{base_class.__module__}.{base_class.__qualname__}"}
+    for name in ("request_queue_size", "max_workers", "max_queued_requests", "daemon_threads"):
+        if hasattr(server, name):
+            settings[name] = getattr(server, name)
+    return settings
+
+
+def serve_framework(
+    implementation: str,
+    kind: str,
+    handler: str,
+    max_workers: int | None,
+    max_queued_requests: Any = CLASS_DEFAULT,
+    request_queue_size: Any = LISTEN_BACKLOG,
+) -> None:
     """Serve with the module's own serve_forever() until stdin closes."""
-    with build_framework_server(implementation, kind, handler, max_workers) as server:
+    with build_framework_server(
+        implementation, kind, handler, max_workers, max_queued_requests, request_queue_size
+    ) as server:
         announce_port(server.server_address[1])
         watcher = threading.Thread(
             target=call_at_stdin_eof, args=(server.shutdown,), name="stdin-watcher", daemon=True
@@ -226,6 +337,10 @@ def serve_framework(implementation: str, kind: str, handler: str, max_workers: i
         # The default poll_interval (0.5 s for both modules): we measure what users get.
         server.serve_forever()
         watcher.join(timeout=10)
+        settings = server_settings(server)
+    # After server_close(), which waited for every request thread: the counts are final.
+    if handler == "slow_echo":
+        print("RESULT " + json.dumps({**FLOOD_COUNTERS.counts, "server": settings}), flush=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -480,6 +595,20 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("kind", choices=SERVER_KINDS + ("shutdown",))
     parser.add_argument("handler", nargs="?", choices=HANDLERS)
     parser.add_argument("--max-workers", type=int, default=None)
+    parser.add_argument(
+        "--max-queued-requests",
+        metavar="N|none",
+        type=optional_count,
+        default=CLASS_DEFAULT,
+        help="a pool's bound on waiting requests, 'none' for no bound (default: the class's)",
+    )
+    parser.add_argument(
+        "--request-queue-size",
+        metavar="N|default",
+        type=backlog_size,
+        default=LISTEN_BACKLOG,
+        help=f"the listen backlog; 'default' keeps the class's own (default: {LISTEN_BACKLOG})",
+    )
     parser.add_argument("--cycles", type=int, default=5, help="shutdown mode: how many cycles")
     parser.add_argument("--first-cycle", type=int, default=0, help="shutdown mode: phase offset")
     parser.add_argument(
@@ -490,7 +619,24 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     arguments = parser.parse_args(argv)
     if arguments.kind != "shutdown" and arguments.handler is None:
         parser.error(f"server kind {arguments.kind!r} needs a handler: one of {HANDLERS}")
+    if arguments.handler == "slow_echo" and arguments.implementation == "bare":
+        parser.error("the slow_echo (flood) handler runs on the stdlib and lit servers only")
     return arguments
+
+
+def optional_count(text: str) -> int | None:
+    """'none' or a whole number of 0 or more (argparse type for --max-queued-requests)."""
+    if text == "none":
+        return None
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def backlog_size(text: str) -> Any:
+    """'default' or a whole number (argparse type for --request-queue-size)."""
+    return CLASS_DEFAULT if text == "default" else int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -514,7 +660,12 @@ def main(argv: list[str] | None = None) -> int:
         serve = functools.partial(serve_bare, arguments.kind, arguments.handler)
     else:
         serve = functools.partial(
-            serve_framework, arguments.implementation, arguments.kind, arguments.handler
+            serve_framework,
+            arguments.implementation,
+            arguments.kind,
+            arguments.handler,
+            max_queued_requests=arguments.max_queued_requests,
+            request_queue_size=arguments.request_queue_size,
         )
     if arguments.profile:
         # Only the main thread is profiled: all of a synchronous server's work, and the
