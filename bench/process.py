@@ -215,22 +215,32 @@ class ServerProcess:
         self.close()
 
 
+# What compile_into_cache runs: the modules under test, then a server process's own start
+# (`-m` goes through runpy, and argparse's formatter imports shutil and what shutil
+# imports). Without the second, the first server of a run compiled those itself and kept
+# the memory compiling touched: 2.8 MiB more RSS than every later server of the same kind.
+_COMPILING_COMMANDS = (
+    ["-c", "import socketserver, socketserver_lit, bench.servers"],
+    ["-m", "bench.servers", "--help"],
+)
+
+
 def compile_into_cache() -> None:
     """Import everything a server process needs once, so its bytecode lands in the cache."""
-    command = [sys.executable, "-c", "import socketserver, socketserver_lit, bench.servers"]
-    try:
-        completed = subprocess.run(
-            command,
-            cwd=REPO_ROOT,
-            env=server_environment(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=STARTUP_TIMEOUT_SECONDS * 6,
-        )
-    except subprocess.TimeoutExpired:
-        raise BenchError("compiling the server modules took more than a minute")
-    if completed.returncode != 0:
-        raise BenchError(f"the server modules do not import:\n{completed.stderr.decode()}")
+    for arguments in _COMPILING_COMMANDS:
+        try:
+            completed = subprocess.run(
+                [sys.executable, *arguments],
+                cwd=REPO_ROOT,
+                env=server_environment(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=STARTUP_TIMEOUT_SECONDS * 6,
+            )
+        except subprocess.TimeoutExpired:
+            raise BenchError("compiling the server modules took more than a minute")
+        if completed.returncode != 0:
+            raise BenchError(f"the server modules do not import:\n{completed.stderr.decode()}")
 
 
 def run_server_to_completion(arguments: list[str], timeout: float) -> str:
