@@ -28,7 +28,7 @@ pytest.importorskip("nbgrader", reason="the student edition needs the teach extr
 pytest.importorskip("nbclient", reason="running notebooks needs the notebooks extra")
 pytest.importorskip("ipykernel", reason="running notebooks needs the notebooks extra")
 
-from test_teaching import (  # noqa: E402  (after the extras are known to be there)
+from teaching_support import (  # noqa: E402  (after the extras are known to be there)
     convention_problems,
     is_graded_check,
     load,
