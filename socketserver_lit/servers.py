@@ -881,6 +881,12 @@ def _bind_error_hint(error: OSError, address: Address, sock: socket.socket) -> s
                 f"the host is not an address of the server's family ({family_name}); "
                 "use an address of that family, or a server class with another address_family"
             )
+        host = address[0] if isinstance(address, tuple) and address else None
+        if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
+            return (
+                "drop the square brackets: they wrap an IPv6 address in a URL, not in a "
+                f"(host, port) tuple; write {host[1:-1]!r}"
+            )
         return "the host name could not be resolved; check its spelling, or use '127.0.0.1'"
     if error.errno == errno.EADDRINUSE and isinstance(address, (str, bytes)):
         return (

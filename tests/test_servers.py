@@ -157,6 +157,16 @@ def test_unresolvable_host_error_names_the_address_and_a_next_step():
     assert "('no-such-host', 0)" in note and "127.0.0.1" in note
 
 
+def test_an_ipv6_address_in_url_brackets_gets_a_note_saying_to_drop_them():
+    # Built by hand: "[::1]" is not numeric, so binding it could send a DNS query.
+    from socketserver_lit.servers import _bind_error_note
+
+    error = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    with socket.socket(socket.AF_INET6) as unbound:
+        note = _bind_error_note(error, ("[::1]", 0), unbound)
+    assert "drop the square brackets" in note and "'::1'" in note
+
+
 def test_port_given_as_text_names_the_address_and_leaks_nothing():
     before = open_descriptor_count()
     with pytest.raises(TypeError, match=r"cannot bind to \('127.0.0.1', '80'\)"):

@@ -33,7 +33,8 @@ documentation's class diagram shows: it keeps the binding, and replaces the
 socket type, activation (no ``listen()``), how a request arrives and how it is
 closed.)
 
-Read next: the course notebooks, which serve one protocol with every server type.
+Read next: ``notebooks/examples/06-threading-udp.ipynb`` runs this program step by step;
+then the course notebooks, which serve one protocol with every server type.
 """
 
 from __future__ import annotations
