@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import inspect
+import logging
 import os
 import socket
 import socketserver
@@ -244,12 +245,42 @@ def with_a_sleep(box):
     box.count = count + 1
 
 
+quiet_logger = logging.getLogger("test_claims_course_state_and_shutdown.quiet")
+quiet_logger.setLevel(logging.WARNING)
+
+
+def with_a_log_line(box):
+    count = box.count
+    quiet_logger.debug("adding one to %d", count)  # below the level: logs nothing
+    box.count = count + 1
+
+
 def step_after(box):
     box.count += box.step
 
 
 def step_first(box):
     box.count = box.step + box.count
+
+
+# -- Notebook 06: the counter service ---------------------------------------------------------
+
+
+def test_each_request_gets_a_new_handler_object(module):
+    """06-use-your-head: "The count lives on the server object, the one place all handlers
+    can reach (self.server): handler objects live for one request only." """
+    handlers: list[object] = []
+
+    class NotingHandler(module.BaseRequestHandler):
+        def handle(self):
+            handlers.append(self)
+            assert self.server is server
+
+    with module.TCPServer(("127.0.0.1", 0), NotingHandler) as server:
+        for _ in range(2):
+            with socket.create_connection(server.server_address, timeout=WAIT):
+                server.handle_request()
+    assert len(handlers) == 2 and handlers[0] is not handlers[1]
 
 
 # -- Notebook 06: forking ---------------------------------------------------------------------
@@ -348,6 +379,44 @@ def test_a_call_a_loop_or_a_blocking_call_between_the_read_and_the_write_loses_u
     also runs time.sleep(0), the sleep of "a system call ..., a sleep".)"""
     lost, _ = count_lost(increment)
     assert lost > 0
+
+
+def test_a_log_line_between_the_read_and_the_write_loses_updates():
+    """06-use-your-head: "The window opens as soon as something lands between the read and
+    the write: a log line, ..." A logger.debug() call that logs nothing is enough."""
+    lost, _ = count_lost(with_a_log_line)
+    assert lost > 0
+
+
+def test_a_thread_that_never_blocks_lets_go_when_asked_after_the_switch_interval():
+    """06-use-your-head: "Once another thread has waited for the GIL for the switch interval,
+    the running thread is asked to let go". Two threads that never block, each noting its
+    name in a shared list whenever it takes over from the other, for 0.3 s with a 50 ms
+    switch interval: they do take turns, and not much more often than once per interval
+    (measured: 8 or 9 turns)."""
+    names: list[str] = []
+    running = [True]
+
+    def note(name):
+        while running[0]:
+            if names[-1] != name:  # the other thread ran since this one last did
+                names.append(name)
+
+    names.append("main")
+    threads = [threading.Thread(target=note, args=(name,)) for name in "AB"]
+    previous_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.05)
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+    finally:
+        running[0] = False
+        for thread in threads:
+            thread.join(JOIN_TIMEOUT)
+        sys.setswitchinterval(previous_interval)
+    turns = len(names) - 2  # the first entry is ours, the second the first thread's start
+    assert 2 <= turns <= 20
 
 
 def test_a_pwrite_between_the_read_and_the_write_loses_updates():
