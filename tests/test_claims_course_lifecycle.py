@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import socket
 import socketserver
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -257,6 +260,34 @@ def test_the_timeline_folds_service_actions_and_calls_keep_the_exact_count_in_re
     assert len(folded) == 1 and folded[0].repeats == len(raw)
 
 
+def test_the_plot_counts_calls_in_order_and_clock_time_uses_milliseconds():
+    """03-request-lifecycle: "The vertical axis counts calls in the order they were recorded
+    (clock="time" would use real milliseconds instead)"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    with Tracer() as tracer:
+        with tracer.trace_server(socketserver_lit.TCPServer)(
+            ("127.0.0.1", 0), shout_handler(socketserver_lit)
+        ) as server:
+            with send(server.server_address) as client:
+                server.handle_request()
+                receive_all(client)
+        labels = {}
+        for clock in ("order", "time"):
+            axes = tracer.plot(clock=clock)
+            try:
+                labels[clock] = axes.get_ylabel()
+                lowest = axes.get_ylim()[0]
+            finally:
+                pyplot.close(axes.figure)
+            if clock == "order":  # one row per call
+                assert len(tracer.calls()) <= lowest <= len(tracer.calls()) * 1.02 + 0.2
+    assert labels == {"order": "order of calls", "time": "milliseconds since the first call"}
+
+
 @pytest.mark.fork
 def test_a_forked_childs_records_reach_the_parent(module):
     """03-request-lifecycle: records go "to a temporary file that forked children inherit, so
@@ -377,6 +408,28 @@ def test_the_handlers_constructor_runs_setup_handle_and_finish(module):
             server.handle_request()
             assert receive_all(client) == b"HELLO\n"
     assert calls == ["__init__ starts", "setup", "handle", "finish", "__init__ returns"]
+
+
+def test_threadingmixins_process_request_returns_without_waiting_for_the_request_thread(module):
+    """03-request-lifecycle: "ThreadingMixIn.process_request starts a thread and returns
+    without waiting for it"."""
+    started, release = threading.Event(), threading.Event()
+
+    class BlockedHandler(shout_handler(module)):
+        def handle(self):
+            started.set()
+            release.wait(WAIT)
+            super().handle()
+
+    with module.ThreadingTCPServer(("127.0.0.1", 0), BlockedHandler) as server:
+        with send(server.server_address) as client:
+            try:
+                server.handle_request()  # returns although the handler is still blocked
+                assert started.wait(WAIT)
+                assert not release.is_set()
+            finally:
+                release.set()
+            assert receive_all(client) == b"HELLO\n"
 
 
 def test_threadingmixin_changes_a_requests_path_in_process_request_only(module):
@@ -555,6 +608,87 @@ def test_a_forking_parent_that_keeps_its_copies_holds_one_more_descriptor_per_re
             for connection in getattr(server, "kept", []):
                 connection.close()
     assert grown == {"keeping": 5, "closing": 0}
+
+
+KEEPING_PARENT_RUNS_OUT = textwrap.dedent(
+    """
+    import errno, json, os, resource, socket, sys
+    import socketserver, socketserver_lit
+
+    module = {"stdlib": socketserver, "lit": socketserver_lit}[sys.argv[1]]
+
+
+    class Shout(module.StreamRequestHandler):
+        def handle(self):
+            self.wfile.write(self.rfile.readline(100).upper())
+
+
+    class Keeping(module.ForkingTCPServer):
+        timeout = 1
+
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.parent_pid, self.kept, self.accept_errors = os.getpid(), [], []
+
+        def close_request(self, request):
+            if os.getpid() == self.parent_pid:
+                self.kept.append(request)
+            else:
+                super().close_request(request)
+
+        def get_request(self):
+            try:
+                return super().get_request()
+            except OSError as error:
+                self.accept_errors.append(errno.errorcode[error.errno])
+                raise
+
+
+    outcomes = []
+    with Keeping(("127.0.0.1", 0), Shout) as server:
+        highest = max(int(name) for name in os.listdir("/proc/self/fd"))
+        fillers = []  # fill the holes below the highest descriptor, so the room is exact
+        while (fd := os.open(os.devnull, os.O_RDONLY)) <= highest:
+            fillers.append(fd)
+        os.close(fd)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1 + 4, hard))  # room for 4
+        for _ in range(6):
+            with socket.create_connection(server.server_address, timeout=5) as client:
+                client.sendall(b"hello\\n")
+                server.handle_request()
+                client.settimeout(0.5)
+                try:
+                    outcomes.append(client.recv(100).decode())
+                except TimeoutError:
+                    outcomes.append("no answer")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        for request in server.kept:
+            request.close()
+        for fd in fillers:
+            os.close(fd)
+    print(json.dumps({"outcomes": outcomes, "accept_errors": server.accept_errors}))
+    """
+)
+
+
+@pytest.mark.fork
+def test_a_forking_parent_that_keeps_its_copies_runs_out_and_accept_fails_with_emfile(module):
+    """03-request-lifecycle: "A long-running server that kept them would reach its limit of
+    open descriptors (RLIMIT_NOFILE), and from then on accept() fails with EMFILE: new
+    clients get no answer." Run in a child process with room for four more descriptors
+    (each request takes one for the client, in the same process, and keeps one)."""
+    name = "stdlib" if module is socketserver else "lit"
+    child = subprocess.run(
+        [sys.executable, "-W", "error", "-c", KEEPING_PARENT_RUNS_OUT, name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    result = json.loads(child.stdout)
+    assert result["outcomes"] == ["HELLO\n"] * 3 + ["no answer"] * 3
+    assert result["accept_errors"] == ["EMFILE"] * 3
 
 
 @pytest.mark.fork
@@ -785,6 +919,20 @@ def test_forking_servers_reap_finished_children_when_handle_request_times_out(mo
         assert not server.active_children
 
 
+@pytest.mark.fork
+def test_serve_forever_reaps_finished_children_in_service_actions(module):
+    """04-handle-request-verify-errors: "service_actions(), the hook where serve_forever()
+    reaps them" (finished children)."""
+    assert module.ForkingMixIn.service_actions is not module.BaseServer.service_actions
+    server = module.ForkingTCPServer(("127.0.0.1", 0), shout_handler(module))
+    with serving(server, poll_interval=0.02):
+        assert ask(server.server_address) == b"HELLO\n"
+        assert wait_until(lambda: server.active_children is not None)
+        (child_pid,) = server.active_children or {-1}
+        assert wait_until(lambda: not server.active_children), "the child was not reaped"
+        assert process_state(child_pid) is None
+
+
 # -- Notebook 4: verify_request() ------------------------------------------------------------
 
 
@@ -815,6 +963,28 @@ def test_a_refusal_comes_after_accept_before_any_handler_and_ends_the_stream_wit
         "close_request",
         "server_close",
     ]
+
+
+@pytest.mark.parametrize("source", ["127.0.0.2", "127.1.2.3", "127.255.255.254"])
+def test_every_address_of_127_0_0_0_8_is_loopback_on_linux(module, source):
+    """04-handle-request-verify-errors: "On Linux every address of 127.0.0.0/8 is loopback, so
+    a client can bind to 127.0.0.2 and come from a 'different machine'"."""
+    seen = []
+
+    class NotingAddressServer(module.TCPServer):
+        def verify_request(self, request, client_address):
+            seen.append(client_address[0])
+            return True
+
+    with NotingAddressServer(("127.0.0.1", 0), shout_handler(module)) as server:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+            client.settimeout(WAIT)
+            client.bind((source, 0))
+            client.connect(server.server_address)
+            client.sendall(b"hello\n")
+            server.handle_request()
+            assert receive_all(client) == b"HELLO\n"
+    assert seen == [source]
 
 
 def test_a_message_written_in_verify_request_reaches_the_refused_client(module):
