@@ -330,9 +330,9 @@ _DIAG_REQUEST = struct.Struct("=BBBBI48x")
 # socket, rqueue is the number of connections in its accept queue and wqueue its backlog.
 _DIAG_MESSAGE = struct.Struct("=BBBB2s2s44xIII")
 # A filter the kernel runs on each socket before reporting it (INET_DIAG_REQ_BYTECODE, an
-# attribute after the request): "destination port equals N", the program `ss` builds for
-# `dport = :N`. Each operation is (code, bytes to jump if true, bytes to jump if false);
-# running off the end accepts the socket, jumping past it rejects it.
+# attribute after the request): "destination port equals N". Each operation is (code, bytes
+# to jump if true, bytes to jump if false); running off the end accepts the socket, jumping
+# past it rejects it.
 _INET_DIAG_REQ_BYTECODE = 1
 _INET_DIAG_BC_D_EQ = 12
 _ATTRIBUTE_HEADER = struct.Struct("=HH")  # length, type

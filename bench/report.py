@@ -453,9 +453,10 @@ def server_description(label: str, settings: dict) -> str:
     return f"{label}: `{settings['class']}`, {details}."
 
 
-def flood_description(meta: dict) -> list[str]:
+def flood_description(meta: dict, servers: dict) -> list[str]:
     machine, kernel = meta["machine"], meta["kernel"]
     commit = (meta.get("git_commit") or "unknown")[:10]
+    limits = " / ".join(sorted({f"{result['descriptor_limit']:,}" for result in servers.values()}))
     return [
         f"Measured {meta['date']} by `{meta['command']}` at commit `{commit}`:"
         f" {machine['cpus']} × {machine['cpu_model']} (shared with other work),"
@@ -464,7 +465,8 @@ def flood_description(meta: dict) -> list[str]:
         f" {meta['attempts']:,} connection attempts started evenly over"
         f" {meta['launch_seconds']:g} s, each abandoned {meta['deadline_seconds']:g} s after it"
         f" started if no reply had come; the handler takes {1000 * meta['handler_seconds']:g} ms"
-        f" per request. One run per server, {meta['total_seconds'] / 60:.1f} minutes in all."
+        f" per request. One run per server, {meta['total_seconds'] / 60:.1f} minutes in all;"
+        f" descriptor limit per process {limits}."
         f" Kernel: `tcp_abort_on_overflow={kernel['tcp_abort_on_overflow']}`,"
         f" `tcp_syncookies={kernel['tcp_syncookies']}`, `somaxconn={kernel['somaxconn']}`.",
     ]
@@ -477,7 +479,7 @@ def _seconds(value: float | None) -> str:
 def flood_clients_table(servers: dict) -> list[str]:
     lines = [
         "| Server | served | connect timed out | connected, no reply in time | refused "
-        "| reset or other | served after, median / max s | connected after ≥ 1 s |",
+        "| reset or other | wait of the served, median / max s | connected after ≥ 1 s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for label, result in servers.items():
@@ -541,7 +543,7 @@ def flood_after_table(servers: dict) -> list[str]:
 def flood_markdown(flood: dict) -> str:
     """The flood's tables, as markdown (docs/performance.md includes them as flood.md)."""
     servers, meta = flood["servers"], flood["meta"]
-    parts = flood_description(meta)
+    parts = flood_description(meta, servers)
     parts += section(
         "What the clients saw",
         "Each attempt ends one way. Served: the echo came back; the wait is from the start of"
@@ -628,13 +630,14 @@ def plot_flood(axes, flood: dict) -> None:
         ha="left",
         fontsize=_SMALLEST_FONT_POINTS + 1,
     )
-    axes.legend(loc="center right")
+    # Below the axes, where no line runs: inside, every corner has one of the four.
+    axes.figure.legend(loc="outside lower center", ncols=2, frameon=False)
     axes.grid(linewidth=0.4, alpha=0.5)
 
 
 def plot_flood_figure(flood: dict, path: Path) -> Path:
     """Draw the flood's figure into `path` (figure_paths(...)["flood"]). Returns `path`."""
-    _draw(plot_flood, flood, 3.6, path)
+    _draw(plot_flood, flood, 4.0, path)
     return path
 
 
