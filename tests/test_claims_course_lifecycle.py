@@ -1120,15 +1120,19 @@ def test_the_default_handle_error_prints_the_traceback_between_rules_to_stderr(m
     assert lines[1].startswith(opening)
 
 
+@pytest.mark.parametrize("exception", [SystemExit, KeyboardInterrupt])
 @pytest.mark.parametrize("loop", ["handle_request", "serve_forever"])
-def test_systemexit_from_a_handler_leaves_the_loop_and_the_request_is_still_shut_down(module, loop):
+def test_systemexit_and_keyboardinterrupt_from_a_handler_leave_the_loop_of_a_sync_server(
+    module, loop, exception
+):
     """04-handle-request-verify-errors: SystemExit "is not caught, and it propagates out of
     handle_request() (or serve_forever()), stopping the loop ... The request is still shut
-    down on the way out"; handle_error is not called."""
+    down on the way out"; "SystemExit and KeyboardInterrupt ... skip handle_error. In a
+    synchronous server they stop the loop"."""
     Server = noting(module.TCPServer)
-    handler = raising_handler(module, "handle", SystemExit)
+    handler = raising_handler(module, "handle", exception)
     with Server(("127.0.0.1", 0), handler) as server:
-        escaped: list[BaseException] = []
+        escaped: list[type[BaseException]] = []
 
         def run():
             try:
@@ -1137,7 +1141,7 @@ def test_systemexit_from_a_handler_leaves_the_loop_and_the_request_is_still_shut
                 else:
                     server.serve_forever(0.05)
             except BaseException as error:  # noqa: BLE001 - what escapes is the point
-                escaped.append(error)
+                escaped.append(type(error))
 
         runner = threading.Thread(target=run)
         runner.start()
@@ -1145,7 +1149,7 @@ def test_systemexit_from_a_handler_leaves_the_loop_and_the_request_is_still_shut
             assert receive_all(client) == b"HELLO\n"  # answered, then the stream ended
         runner.join(WAIT)
         assert not runner.is_alive(), f"{loop}() did not stop"
-    assert [type(error) for error in escaped] == [SystemExit]
+    assert escaped == [exception]
     assert server.noted == []
 
 
