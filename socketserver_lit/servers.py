@@ -148,6 +148,8 @@ class BaseServer:
         self._serve_loop: _ServeLoop | None = None  # the running serve_forever(), if any
         self._last_finished_loop: _ServeLoop | None = None
         self._closed = False
+        # Set when accept() found no free descriptor: the loop pauses before retrying.
+        self._out_of_descriptors = False
 
     # -- bind and activate --------------------------------------------------------
 
@@ -220,6 +222,9 @@ class BaseServer:
                     break
                 if server_state is _REQUEST_WAITING:
                     self._handle_request_noblock()
+                    if self._out_of_descriptors:
+                        self._out_of_descriptors = False
+                        waiter.wait_for_wakeup(_OUT_OF_DESCRIPTORS_PAUSE)
                 self.service_actions()
         finally:
             waiter.close()
@@ -308,9 +313,11 @@ class BaseServer:
         """
         try:
             request, client_address = self.get_request()
-        except OSError:
-            # The client went away between "readable" and accept(), or a datagram
-            # vanished: nothing to serve, and nothing to clean up.
+        except OSError as error:
+            if error.errno in _OUT_OF_DESCRIPTORS:
+                self._report_out_of_descriptors(error)
+            # Otherwise the client went away between "readable" and accept(), or a
+            # datagram vanished: nothing to serve, and nothing to clean up.
             return
         # process_request() takes over the request when it returns normally (it, or
         # the thread or child it starts, shuts it down). On every other path --
@@ -328,6 +335,29 @@ class BaseServer:
         finally:
             if not handed_over:
                 self.shutdown_request(request)
+
+    def _report_out_of_descriptors(self, error: OSError) -> None:
+        """Warn that ``accept()`` had no descriptor to give, and make the loop pause.
+
+        The connection stays in the kernel's backlog, so the socket stays readable: a
+        loop that simply tried again would spin at full speed, silently, until a
+        descriptor is freed (the stdlib's does: ``tests/test_claims_core.py``). We
+        warn (``RuntimeWarning``, shown once per place by Python's default filter)
+        and ``serve_forever()`` waits ``_OUT_OF_DESCRIPTORS_PAUSE`` seconds before it
+        tries again, still waking at once for ``shutdown()``.
+        """
+        import warnings  # only now: needed only when the process runs out
+
+        self._out_of_descriptors = True
+        warnings.warn(
+            f"accept() failed with {errno.errorcode.get(error.errno or 0, error.errno)} "
+            f"({error.strerror}): this process has no free file descriptor, so new "
+            "connections wait in the kernel's listen backlog. Close what is no longer "
+            "needed (requests a handler keeps, files left open) or raise the limit "
+            f"(ulimit -n); serve_forever() tries again every {_OUT_OF_DESCRIPTORS_PAUSE} s.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     def get_request(self) -> tuple[Request, Address]:
         """Take the next request off the socket; return ``(request, client_address)``.
@@ -549,6 +579,12 @@ class _ServeLoop:
             self.thread.join(_THREAD_EXIT_TIMEOUT)
 
 
+# Seconds the serve loop waits before calling accept() again after it failed for want of
+# a descriptor: long enough not to spin, short enough that service resumes promptly.
+_OUT_OF_DESCRIPTORS_PAUSE = 0.1
+# accept() errors that mean "this process (or the system) has no descriptor to give".
+_OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE}
+
 # Longest shutdown() waits for a loop's thread to exit after the loop has ended: it
 # has nothing left to run but its own exit, so this bound is only a safety net.
 _THREAD_EXIT_TIMEOUT = 1.0
@@ -603,6 +639,17 @@ class _ServeLoopWaiter:
             if fd == self._server_fd:
                 return _SOCKET_CLOSED if mask & select.POLLNVAL else _REQUEST_WAITING
         return _IDLE
+
+    def wait_for_wakeup(self, timeout: float) -> None:
+        """Wait ``timeout`` seconds for the wake-up socket alone, ignoring the server's."""
+        if self._poller is None:  # pragma: no cover - only on platforms without poll()
+            time.sleep(timeout)
+            return
+        self._poller.modify(self._server_fd, 0)  # POLLIN off for a while
+        try:
+            self._poller.poll(timeout * 1000)
+        finally:
+            self._poller.modify(self._server_fd, select.POLLIN)
 
     def _wait_with_selector(self, timeout: float | None) -> str:  # pragma: no cover
         assert self._selector is not None

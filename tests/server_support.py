@@ -58,3 +58,49 @@ def error_text(error: BaseException) -> str:
     the address and says what to try: tests read both.
     """
     return "\n".join([str(error), *getattr(error, "__notes__", [])])
+
+
+# A program that runs a server, uses up every free descriptor, connects one client and
+# counts the serve loop's turns (service_actions calls) in half a second; argument: the
+# module to import. It prints a JSON line; what Python printed to stderr is the caller's.
+OUT_OF_DESCRIPTORS_PROGRAM = """
+import importlib, json, os, resource, socket, sys, threading, time
+module = importlib.import_module(sys.argv[1])
+
+class Counting(module.TCPServer):
+    turns = 0
+
+    def service_actions(self):
+        Counting.turns += 1
+
+server = Counting(("127.0.0.1", 0), module.BaseRequestHandler)
+loop = threading.Thread(target=server.serve_forever, args=(0.5,))
+loop.start()
+with socket.create_connection(server.server_address, timeout=5) as first:
+    first.recv(10)  # served and closed: the loop is running, its wake-up pair made
+client = socket.socket()
+client.settimeout(5)
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+highest = max(int(name) for name in os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+fillers = []
+try:
+    while True:
+        fillers.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass  # every descriptor below the limit is now taken
+client.connect(server.server_address)  # the kernel completes it; accept() cannot
+time.sleep(0.1)
+before = Counting.turns
+time.sleep(0.5)
+turns = Counting.turns - before
+for fd in fillers:
+    os.close(fd)
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+served = client.recv(10) == b""  # accepted at last, handled, closed
+client.close()
+server.shutdown()
+loop.join(5)
+server.server_close()
+print(json.dumps({"turns": turns, "served": served}))
+"""

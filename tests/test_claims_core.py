@@ -597,3 +597,23 @@ def test_a_full_receive_buffer_makes_the_kernel_drop_new_datagrams(small_receive
         pass
     assert 0 < len(arrived) < 200  # some fitted; the rest were dropped, silently
     assert arrived == sorted(arrived) and arrived[0] == b"0000"  # the first ones kept
+
+
+@linux_only
+def test_the_stdlib_loop_spins_silently_when_accept_finds_no_free_descriptor():
+    """servers.py, _report_out_of_descriptors: "a loop that simply tried again would spin at
+    full speed, silently, until a descriptor is freed (the stdlib's does)"."""
+    import json
+
+    from server_support import OUT_OF_DESCRIPTORS_PROGRAM
+
+    child = subprocess.run(
+        [sys.executable, "-c", OUT_OF_DESCRIPTORS_PROGRAM, "socketserver"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert child.returncode == 0, child.stderr
+    result = json.loads(child.stdout)
+    assert result["served"] and result["turns"] > 100, result
+    assert child.stderr == ""  # not a word

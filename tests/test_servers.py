@@ -749,3 +749,24 @@ def test_loop_stops_when_its_socket_is_closed_behind_its_back():
     thread.join(JOIN_TIMEOUT)
     assert not thread.is_alive(), "the loop kept polling a closed descriptor"
     server.server_close()
+
+
+def test_running_out_of_descriptors_warns_and_pauses_instead_of_spinning():
+    import json
+    import subprocess
+
+    from server_support import OUT_OF_DESCRIPTORS_PROGRAM
+
+    child = subprocess.run(
+        [sys.executable, "-c", OUT_OF_DESCRIPTORS_PROGRAM, "socketserver_lit"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert child.returncode == 0, child.stderr
+    result = json.loads(child.stdout)
+    # A pause of 0.1 s between tries: about 5 turns in 0.5 s, where a spinning loop
+    # (the stdlib's, test_claims_core.py) turns hundreds of times.
+    assert result == {"turns": result["turns"], "served": True} and result["turns"] <= 10
+    assert child.stderr.count("RuntimeWarning: accept() failed with EMFILE") == 1
+    assert "ulimit -n" in child.stderr
