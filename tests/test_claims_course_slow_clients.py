@@ -639,6 +639,8 @@ ABORT_ON_OVERFLOW_SCENARIO = textwrap.dedent(
         request = struct.pack("16sH22x", b"lo", 0)  # struct ifreq: a name, then the flags
         flags = struct.unpack("16sH22x", fcntl.ioctl(control, SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(control, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+    with open("/proc/sys/net/ipv4/tcp_abort_on_overflow") as setting:
+        default = setting.read().strip()
     with open("/proc/sys/net/ipv4/tcp_abort_on_overflow", "w") as setting:
         setting.write("1")
     with open("/proc/sys/net/ipv4/tcp_abort_on_overflow") as setting:
@@ -662,15 +664,17 @@ ABORT_ON_OVERFLOW_SCENARIO = textwrap.dedent(
                 sock.close()
     for sock in opened:
         sock.close()
-    print(json.dumps({"setting": value, "outcomes": outcomes}))
+    print(json.dumps({"default": default, "setting": value, "outcomes": outcomes}))
     """
 )
 
 
 def test_tcp_abort_on_overflow_set_to_1_still_leaves_clients_beyond_a_full_queue_timing_out():
-    """09-slow-clients-backpressure: "It does not change what these clients see: with it set to
-    1, they still time out, because their SYN is dropped before any handshake begins" (Linux;
-    run in a user and network namespace of its own, so the machine's setting is untouched)."""
+    """09-slow-clients-backpressure: "net.ipv4.tcp_abort_on_overflow (printed above: 0, the
+    default). It does not change what these clients see: with it set to 1, they still time out,
+    because their SYN is dropped before any handshake begins" (Linux; run in a user and network
+    namespace of its own, which starts with the kernel's default, so the machine's setting is
+    untouched)."""
     result = subprocess.run(
         [
             "unshare",
@@ -691,6 +695,7 @@ def test_tcp_abort_on_overflow_set_to_1_still_leaves_clients_beyond_a_full_queue
     )
     seen = json.loads(result.stdout)
     assert seen == {
+        "default": "0",
         "setting": "1",
         "outcomes": ["connected", "connected", "timed out", "timed out"],
     }
