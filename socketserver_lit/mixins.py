@@ -42,7 +42,9 @@ The three answers
 All three report a handler's ``Exception`` through ``handle_error`` and always shut
 the request down, exactly as the synchronous server does.
 
-Next: ``notebooks/course/05-deaf-server.ipynb`` measures what each one buys.
+Next: ``notebooks/course/05-deaf-server.ipynb`` measures what each one buys;
+``notebooks/course/09-slow-clients-backpressure.ipynb`` floods each one and shows
+what the pool's bound keeps out.
 """
 
 from __future__ import annotations
@@ -136,8 +138,7 @@ class ThreadPoolMixIn:
     requests (no ``accept()``, no ``recvfrom()``) until a worker finishes one, and the
     rest wait where they wait for a synchronous server: a connection in the kernel's
     listen backlog (``request_queue_size``; once that is full, Linux drops new
-    handshakes, so those clients retry and then time out, unless
-    ``net.ipv4.tcp_abort_on_overflow`` makes it refuse them); a datagram in the
+    connection requests, and those clients retry and then time out); a datagram in the
     socket's receive buffer, where the kernel drops new datagrams once it is full.
     That is *backpressure*: a flood costs the kernel's queues, not this process's
     descriptors, threads and memory.
