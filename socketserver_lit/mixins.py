@@ -183,6 +183,12 @@ class ThreadPoolMixIn:
         """Run one request to its end, in a worker; the same body as ThreadingMixIn's."""
         _run_to_the_end(self, request, client_address)
 
+    def _after_fork_in_child(self) -> None:
+        """In a forked child, start the pool afresh: the parent's workers do not run here."""
+        super()._after_fork_in_child()  # type: ignore[misc]
+        for name in [name for name in vars(self) if name.startswith("_pool_")]:
+            delattr(self, name)  # _ensure_pool() builds a new pool on first use
+
     # -- the serving thread's side ---------------------------------------------------
 
     def get_request(self) -> Any:

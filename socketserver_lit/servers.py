@@ -75,6 +75,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 
 # typing costs a dozen imported modules, and every forked child pays for the memory
 # of every module: annotations are strings here (see the __future__ import), so the
@@ -150,6 +151,7 @@ class BaseServer:
         self._closed = False
         # Set when accept() found no free descriptor: the loop pauses before retrying.
         self._out_of_descriptors = False
+        _servers_in_this_process.add(self)  # so a forked child can forget our loop
 
     # -- bind and activate --------------------------------------------------------
 
@@ -249,6 +251,25 @@ class BaseServer:
         loop.finished = True
         self._last_finished_loop = loop
         self._serve_state.notify_all()
+
+    def _after_fork_in_child(self) -> None:
+        """Forget the parent's serve loop in a forked child; run by ``os.fork()`` itself.
+
+        The child gets a copy of this object, including the record of a loop that
+        runs in the parent and not here. Without this, the child's ``serve_forever()``
+        would refuse to start ("already running"; the stdlib's starts) and its
+        ``shutdown()`` would wait for a loop that is not there. The lock is new too:
+        another thread of the parent may have held the old one at the moment of the
+        fork, and in the child nobody would ever release it.
+        """
+        self._serve_state = threading.Condition()
+        inherited = self._serve_loop
+        self._serve_loop = None
+        self._shutdown_requested = False
+        if inherited is not None:
+            inherited.close()  # the child's copies of the parent's wake-up pair
+            inherited.finished = True  # from here, as if it had ended
+            self._last_finished_loop = inherited
 
     def service_actions(self) -> None:
         """Do periodic housekeeping; called once per turn of the ``serve_forever()`` loop.
@@ -578,6 +599,19 @@ class _ServeLoop:
         if self.ends_its_thread and self.thread is not threading.current_thread():
             self.thread.join(_THREAD_EXIT_TIMEOUT)
 
+
+# Every server object alive in this process, so that a forked child can reset each
+# one's loop state (BaseServer._after_fork_in_child). Weak: it keeps no server alive.
+_servers_in_this_process: weakref.WeakSet[BaseServer] = weakref.WeakSet()
+
+
+def _forget_parent_loops() -> None:
+    for server in list(_servers_in_this_process):
+        server._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_loops)
 
 # Seconds the serve loop waits before calling accept() again after it failed for want of
 # a descriptor: long enough not to spin, short enough that service resumes promptly.

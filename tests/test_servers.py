@@ -770,3 +770,32 @@ def test_running_out_of_descriptors_warns_and_pauses_instead_of_spinning():
     assert result == {"turns": result["turns"], "served": True} and result["turns"] <= 10
     assert child.stderr.count("RuntimeWarning: accept() failed with EMFILE") == 1
     assert "ulimit -n" in child.stderr
+
+
+@pytest.mark.fork
+@pytest.mark.parametrize("server_class", [ss.TCPServer, ss.ThreadPoolTCPServer])
+def test_a_forked_child_can_run_its_own_loop_while_the_parents_runs(server_class):
+    # The stdlib allows it (a pre-fork worker that inherited a running server); the
+    # child must not believe the parent's loop runs in it.
+    with server_class(("127.0.0.1", 0), EchoLine) as server:
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,))
+        thread.start()
+        try:
+            assert exchange(server.server_address) == b"ping\n"  # the loop runs
+            child = os.fork()
+            if child == 0:  # pragma: no cover - runs in the child
+                status = 1
+                try:
+                    stopper = threading.Timer(0.2, server.shutdown)
+                    stopper.start()
+                    server.serve_forever(0.05)  # the parent's loop is not ours
+                    stopper.join(5)
+                    status = 0
+                finally:
+                    os._exit(status)
+            _pid, status = os.waitpid(child, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            assert exchange(server.server_address) == b"ping\n"  # the parent still serves
+        finally:
+            server.shutdown()
+            thread.join(JOIN_TIMEOUT)
