@@ -65,6 +65,25 @@ def module(request: pytest.FixtureRequest) -> Any:
     return MODULES[request.param]
 
 
+@pytest.fixture(autouse=True)
+def children_get_the_default_sigint() -> Iterator[None]:
+    """Let the server programs started here turn SIGINT into KeyboardInterrupt.
+
+    A shell that starts a command in the background (``pytest ... &``) sets SIGINT to
+    "ignore" for it, children inherit an ignored signal across ``exec()``, and a Python that
+    starts with SIGINT ignored leaves it ignored: ``stop()``'s SIGINT would then do nothing.
+    A handler of our own is reset to the default in every child, so install one for the test.
+    """
+    if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 # -- What the notebook builds -----------------------------------------------------------------
 
 
