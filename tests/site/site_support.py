@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +24,25 @@ class SiteBuild:
     site_dir: Path
     returncode: int
     output: str
+
+
+def notebook_pages() -> list[str]:
+    """The URL path of every notebook's page, found on disk: a notebook added later is in it."""
+    return [
+        path.relative_to(REPOSITORY).with_suffix("").as_posix() + "/"
+        for path in sorted((REPOSITORY / "notebooks").rglob("*.ipynb"))
+        if ".ipynb_checkpoints" not in path.parts
+    ]
+
+
+def built_pages(site_dir: Path, pattern: str) -> list[str]:
+    """The URL path ("" for the home page) of every built page whose HTML matches `pattern`."""
+    found = []
+    for page in sorted(site_dir.rglob("index.html")):
+        if re.search(pattern, page.read_text(encoding="utf-8")):
+            path = page.parent.relative_to(site_dir).as_posix()
+            found.append("" if path == "." else path + "/")
+    return found
 
 
 def load_hook_module(name: str):
@@ -108,3 +129,56 @@ def watch_for_problems(page, site_url: str) -> PageProblems:
         ),
     )
     return problems
+
+
+# Material draws mermaid diagrams in a closed shadow root; a test page opens it to measure them.
+OPEN_SHADOW_ROOTS = """
+const attachShadow = Element.prototype.attachShadow;
+Element.prototype.attachShadow = function (init) {
+  return attachShadow.call(this, { ...init, mode: "open" });
+};
+"""
+
+
+@contextmanager
+def browser_tab(chromium, site_url: str, *, viewport: dict, dark: bool = False):
+    """A fresh page in its own context: a window size, a colour scheme, nothing remembered."""
+    context = chromium.new_context(viewport=viewport, color_scheme="dark" if dark else "light")
+    context.add_init_script(OPEN_SHADOW_ROOTS)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(STEP_TIMEOUT_MS)
+        yield page, watch_for_problems(page, site_url)
+    finally:
+        context.close()
+
+
+def open_page(tab, site_url: str, path: str, screenshot: str | None = None):
+    """Open `path` in a tab from `browser_tab`, forgetting the problems of the page before."""
+    page, problems = tab
+    problems.lines.clear()
+    response = page.goto(site_url + path, wait_until="networkidle")
+    assert response is not None and response.status == 200, f"{path}: HTTP {response.status}"
+    if screenshot:
+        page.screenshot(path=str(SCREENSHOTS / screenshot))
+    return page, problems
+
+
+# Elements that reach past the window's right edge, unless a box of theirs that scrolls sideways
+# (a code block, a table, a wide diagram) keeps them inside the window.
+OVERFLOWING_THE_WINDOW = """() => {
+  const width = document.documentElement.clientWidth;
+  const found = [];
+  if (document.documentElement.scrollWidth > width) {
+    found.push(`page is ${document.documentElement.scrollWidth} px wide`);
+  }
+  for (const element of document.querySelectorAll("article *")) {
+    if (element.getBoundingClientRect().right <= width + 1) continue;
+    const keepsInside = box => ["auto", "scroll", "hidden"].includes(
+      getComputedStyle(box).overflowX) && box.getBoundingClientRect().right <= width + 1;
+    let scroller = element.parentElement;
+    while (scroller && !keepsInside(scroller)) scroller = scroller.parentElement;
+    if (!scroller) found.push(`${element.tagName.toLowerCase()}.${element.className}`);
+  }
+  return found.slice(0, 10);
+}"""
