@@ -11,11 +11,20 @@ header says why. With nbval installed, nbval owns the flags and nothing here cha
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from server_support import open_descriptor_count, serving
+
+# A shell starts a background command (`pytest ... &`, some CI runners) with Ctrl-C
+# ignored, and "ignored" survives exec: every Python the tests start would then ignore
+# the SIGINT a test sends it, and the tests of Ctrl-C would fail for a reason of the
+# runner's. A handler does not survive exec, so installing Python's own here gives
+# every child the default action again, as in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The nbval flags pyproject.toml's addopts pass, with how each one takes its value.
 NBVAL_FLAGS = {
