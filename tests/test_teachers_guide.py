@@ -1,0 +1,54 @@
+"""The teachers' guide (docs/teachers.md) lists the course as it is.
+
+Its table of notebooks is written by hand (what each teaches, what it builds on, how long it
+takes in class are editorial), so these tests hold the parts that could drift: every course
+notebook is in the table and nothing else is, in course order; the exercise counts are the
+notebooks' graded check cells; the paths name notebooks that exist; the nbgrader lines are the
+ones ``socketserver_lit.teaching`` exports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from socketserver_lit import teaching
+
+ROOT = Path(__file__).resolve().parent.parent
+GUIDE = (ROOT / "docs" / "teachers.md").read_text(encoding="utf-8")
+COURSE = sorted((ROOT / "notebooks" / "course").glob("*.ipynb"))
+ROW = re.compile(r"^\| `(?P<stem>\d\d-[a-z0-9-]+)` \|.*\| (?P<exercises>\d+) \|$", re.M)
+
+
+def graded_checks(path: Path) -> int:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return sum(bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade")) for cell in cells)
+
+
+def test_the_table_lists_every_course_notebook_in_order():
+    assert [match["stem"] for match in ROW.finditer(GUIDE)] == [path.stem for path in COURSE]
+
+
+def test_the_exercise_counts_are_the_notebooks_graded_checks():
+    listed = {match["stem"]: int(match["exercises"]) for match in ROW.finditer(GUIDE)}
+    assert listed == {path.stem: graded_checks(path) for path in COURSE}
+
+
+def test_the_paths_and_prerequisites_name_only_notebooks_that_exist():
+    numbers = {path.stem[:2] for path in COURSE}
+    paths = GUIDE.split("## Paths through the course", 1)[1].split("## The notebooks", 1)[0]
+    path_cells = [row.split("|")[2] for row in paths.splitlines() if row.startswith("| A ")]
+    prerequisite_cells = [match.group(0).split("|")[3] for match in ROW.finditer(GUIDE)]
+    named = set(re.findall(r"\b(\d\d)\b", " ".join(path_cells + prerequisite_cells)))
+    assert named and named <= numbers
+
+
+def test_the_guide_says_how_many_notebooks_there_are():
+    words = {17: "seventeen"}
+    assert f"is {words[len(COURSE)]} Jupyter notebooks" in GUIDE
+
+
+def test_the_nbgrader_lines_are_the_ones_the_package_exports():
+    block = GUIDE.split("```python\n", 1)[1].split("```", 1)[0]
+    assert block.strip() == teaching.NBGRADER_CONFIG.strip()
