@@ -502,6 +502,14 @@ def test_stdlib_cannot_bind_an_ipv6_literal_without_a_subclass_and_ours_can() ->
     with socketserver_lit.TCPServer(("::1", 0), echo_handler(socketserver_lit)) as ours:
         with serving(ours):
             assert ask(ours.server_address[:2], family=socket.AF_INET6) == b"hello\n"
+    # "it needs a subclass with `address_family = socket.AF_INET6`, which works here too";
+    # "Host *names* are not looked up: `("localhost", 0)` keeps the class's family".
+    for module in MODULES.values():
+        v6 = type("V6", (module.TCPServer,), {"address_family": socket.AF_INET6})
+        with v6(("::1", 0), None) as server:
+            assert server.socket.family == socket.AF_INET6
+    with socketserver_lit.TCPServer(("localhost", 0), None) as named:
+        assert named.address_family == named.socket.family == socket.AF_INET
 
 
 def test_stdlib_reports_a_failed_final_flush_to_a_vanished_client_and_ours_does_not(
@@ -706,9 +714,14 @@ def test_the_opt_in_removes_only_its_own_file_and_only_in_the_process_that_bound
 ) -> None:
     """beyond-stdlib.md, migration.md, README: "only the file this server created (never one
     someone else has put at that path since), and only in the process that bound it: a forked
-    child that closes its copy of the server leaves the file"."""
+    child that closes its copy of the server leaves the file"; "Why off by default: a program
+    that removes the file itself after `server_close()` would otherwise fail with
+    `FileNotFoundError`"."""
     Tidy = type("Tidy", (socketserver_lit.UnixStreamServer,), {"remove_socket_file_on_close": True})
     path = str(tmp_path / "service.sock")
+    Tidy(path, None).server_close()
+    with pytest.raises(FileNotFoundError):  # "Why off by default": the stdlib idiom now fails
+        os.unlink(path)
     server = Tidy(path, None)
     assert fork_child(lambda: server.server_close() or 0) == 0
     assert os.path.exists(path), "a forked child's server_close() removed the parent's file"
@@ -1035,8 +1048,8 @@ def test_the_tracer_traces_the_stdlibs_classes_without_patching_them_and_draws_t
     """beyond-stdlib.md: "records every hook a server and its handlers call, with the thread and
     process that called it, and draws the result as a text timeline, a mermaid sequence
     diagram or (with matplotlib) a plot. It makes subclasses and patches nothing, so it works
-    on the standard library's classes too". README: "for your own servers and the standard
-    library's too"."""
+    on the standard library's classes too"; "the course notebooks on the lifecycle use it".
+    README: "for your own servers and the standard library's too"."""
     before = dict(vars(socketserver.TCPServer))
     with Tracer() as tracer:
         Traced = tracer.trace_server(socketserver.TCPServer)
@@ -1059,6 +1072,9 @@ def test_the_tracer_traces_the_stdlibs_classes_without_patching_them_and_draws_t
         axes = tracer.plot()
         plt.close(axes.figure)
     assert dict(vars(socketserver.TCPServer)) == before
+    # "the course notebooks on the lifecycle use it"
+    for name in ("03-request-lifecycle.ipynb", "04-handle-request-verify-errors.ipynb"):
+        assert "Tracer" in (REPOSITORY / "notebooks" / "course" / name).read_text()
 
 
 def test_every_public_module_opens_with_an_essay_and_every_public_class_says_its_idea() -> None:
@@ -1309,6 +1325,7 @@ def test_the_tutorials_server_answers_no_one_while_a_silent_client_is_connected_
     ... when that connection closes, its handler's `recv()` returns `b""`, the handler returns,
     and the server accepts the next client"; step 6: "The server of step 2 does the same with
     `--threading` ... the second client is answered while the silent one is still connected"."""
+    assert tcp_client.build_parser().parse_args(["x"]).timeout > 3  # the page's client waits
     extra = ["--threading"] if threading_on else []
     with example_server("socketserver_lit.examples.tcp_server", *extra) as (process, port):
         silent = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
@@ -1344,6 +1361,12 @@ def test_threadingtcpserver_is_the_mixin_on_tcpserver_and_the_pool_is_ours_only(
     ... | **no, ours**"."""
     for module in MODULES.values():
         assert module.ThreadingTCPServer.__bases__ == (module.ThreadingMixIn, module.TCPServer)
+    # server-types.md: "The named combinations ... live in `socketserver_lit.combinations`"
+    from socketserver_lit import combinations
+
+    for name in combinations.__all__:
+        assert getattr(socketserver_lit, name) is getattr(combinations, name)
+        assert name.startswith(("Threading", "Forking", "ThreadPool"))
     assert not hasattr(socketserver, "ThreadPoolTCPServer")
     assert not hasattr(socketserver, "ThreadPoolMixIn")
 
@@ -1472,6 +1495,8 @@ def test_the_server_classes_inherit_as_the_diagram_shows(module: Any) -> None:
     assert module.TCPServer.socket_type == socket.SOCK_STREAM
     assert module.UDPServer.socket_type == socket.SOCK_DGRAM
     assert {"max_packet_size", "get_request"} <= set(vars(module.UDPServer))
+    # "`UDPServer` derives from `TCPServer`, keeps its binding and closing"
+    assert not {"server_bind", "server_close"} & set(vars(module.UDPServer))
     for name in ("UnixStreamServer", "UnixDatagramServer"):
         assert vars(getattr(module, name))["address_family"] == socket.AF_UNIX
     with module.TCPServer(("127.0.0.1", 0), None) as server:
@@ -2003,6 +2028,22 @@ def test_a_forked_handlers_changes_never_reach_the_parent(module: Any) -> None:
     assert replies == [b"1", b"1", b"1"] and server.count == 0
 
 
+def test_a_forked_handler_that_crashes_ends_only_its_child(module: Any) -> None:
+    """concurrency.md: "a handler that may crash, leak memory or change global state does it in
+    its own process, and the server goes on". The crash: the child's process ends abruptly
+    (os._exit) in the middle of the request."""
+
+    class Crashing(module.StreamRequestHandler):
+        def handle(self) -> None:
+            if self.rfile.readline(100) == b"crash\n":
+                os._exit(3)
+            self.wfile.write(b"fine\n")
+
+    with module.ForkingTCPServer(("127.0.0.1", 0), Crashing) as server, serving(server):
+        assert ask(server.server_address, b"crash\n") == b""
+        assert ask(server.server_address, b"again\n") == b"fine\n"
+
+
 def test_the_forking_loop_reaps_finished_children_on_its_turns(module: Any) -> None:
     """concurrency.md: "The parent *reaps* finished children (collects their exit status so they
     do not linger as zombies) on every turn of the loop"; lifecycle.md: "the place for
@@ -2253,7 +2294,8 @@ def test_tcp_shutdown_request_ends_writing_then_closes_and_udp_does_nothing(modu
 
 def test_service_actions_runs_on_idle_turns_and_after_each_request(module: Any) -> None:
     """lifecycle.md: "**`service_actions()`** runs once per turn of the loop, whether or not a
-    request came"."""
+    request came"; README: "`service_actions()` still runs on every turn of the loop, at least
+    once per `poll_interval`"."""
 
     class Counting(module.TCPServer):
         turns = 0
@@ -2434,6 +2476,10 @@ def test_the_stream_and_datagram_handlers_create_rfile_and_wfile_in_setup(module
 
         return Looking
 
+    # creating-a-server.md: "Subclass `BaseRequestHandler` (or one of its two ready-made
+    # subclasses)"
+    assert module.StreamRequestHandler.__bases__ == (module.BaseRequestHandler,)
+    assert module.DatagramRequestHandler.__bases__ == (module.BaseRequestHandler,)
     handler = module.BaseRequestHandler(None, None, None)
     assert vars(handler) == {"request": None, "client_address": None, "server": None}
     with module.TCPServer(("127.0.0.1", 0), looking(module.StreamRequestHandler)) as tcp:
@@ -2794,6 +2840,37 @@ def test_shutdown_waits_for_a_synchronous_request_but_not_for_a_request_thread(
         assert not loop.is_alive() and not stopping.is_alive()
 
 
+def test_shutdown_of_a_forking_server_returns_while_a_child_still_serves(module: Any) -> None:
+    """shutdown.md: "In a threading or forking server, the loop's part of a request ends when it
+    has started the thread or the child, so `shutdown()` returns while requests may still be
+    running; `server_close()` waits for them"."""
+
+    class Waits(module.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(b"in\n")
+            self.request.recv(1)  # until the client sends a byte (it cannot close: see below)
+            self.request.sendall(b"done\n")
+
+    server = module.ForkingTCPServer(("127.0.0.1", 0), Waits)
+    loop = in_thread(lambda: server.serve_forever(0.05))
+    client = socket.create_connection(server.server_address, timeout=WAIT)
+    try:
+        assert client.recv(3) == b"in\n"  # the child is serving
+        stopping = in_thread(server.shutdown)
+        stopping.join(WAIT)
+        assert not stopping.is_alive() and server.active_children
+        closing = in_thread(server.server_close)
+        closing.join(SHORT_WAIT)
+        assert closing.is_alive()  # waits for the child
+        client.sendall(b"x")  # a byte, not a close: the child holds a copy of this socket too
+        assert receive_all(client) == b"done\n"
+        closing.join(WAIT)
+        loop.join(WAIT)
+        assert not closing.is_alive() and not loop.is_alive()
+    finally:
+        client.close()
+
+
 def test_after_server_close_new_clients_are_refused(module: Any) -> None:
     """shutdown.md: "`server_close()` closes the listening socket; new clients are then
     refused"."""
@@ -3089,7 +3166,7 @@ SNIPPETS_RUN = {
 
 def test_the_one_line_migration_imports_our_module_under_the_stdlib_name() -> None:
     """index.md, migration.md, README: `import socketserver_lit as socketserver   # the only line
-    that changes in your code`. Also
+    that changes in your code`; index.md: "the same classes, the same methods". Also
     tests/test_against_stdlib.py::test_module_can_be_used_under_the_stdlib_name."""
     for name in ("index.md", "migration.md"):
         namespace: dict[str, Any] = {}
@@ -3097,6 +3174,9 @@ def test_the_one_line_migration_imports_our_module_under_the_stdlib_name() -> No
         assert namespace["socketserver"] is socketserver_lit
     assert set(socketserver.__all__) <= set(socketserver_lit.__all__)
     against_stdlib.test_module_can_be_used_under_the_stdlib_name()
+    # index.md: "the same classes, the same methods"
+    against_stdlib.test_every_stdlib_public_name_exists_here()
+    against_stdlib.test_public_methods_of_the_stdlib_exist_with_compatible_signatures()
 
 
 def test_every_python_snippet_of_the_written_pages_is_run_here() -> None:
@@ -3151,6 +3231,7 @@ def test_the_notebooks_talk_over_loopback_or_unix_sockets_and_every_example_has_
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
         assert "socket" in code, path
+        assert any(cell.get("outputs") for cell in cells), path  # "shows you what happened"
         for host in re.findall(r"create_connection\(\s*\(\s*\"([^\"]+)\"", code):
             assert host in loopback, (path, host)
     examples = sorted(path.stem for path in (REPOSITORY / "notebooks" / "examples").glob("*.ipynb"))
@@ -3215,14 +3296,35 @@ def test_each_notebook_page_offers_a_download_and_an_open_in_jupyterlab_link() -
 # == README =====================================================================================
 
 
-def test_every_path_in_the_readmes_table_exists() -> None:
-    """README, "What is inside": every path the table names."""
+def test_every_path_in_the_readmes_table_exists_and_holds_the_classes_it_names() -> None:
+    """README, "What is inside": every path the table names, and for a module, every class the
+    row names (`BaseServer`, `TCPServer`, ... in `servers.py`, and so on)."""
+    import importlib
+
     section = README.split("## What is inside")[1].split("## ")[0]
-    paths = re.findall(r"^\| `([^`]+)`", section, re.M)
-    assert len(paths) >= 10
-    for path in paths:
-        for part in path.split("`, `"):
-            assert (REPOSITORY / part.rstrip("/")).exists(), part
+    rows = re.findall(r"^\| `([^`]+)` \| (.*) \|$", section, re.M)
+    assert len(rows) >= 10
+    for path, description in rows:
+        assert (REPOSITORY / path.rstrip("/")).exists(), path
+        if path.endswith(".py"):
+            module = importlib.import_module(path[:-3].replace("/", "."))
+            for name in re.findall(r"`([A-Z]\w+)`", description):
+                assert hasattr(module, name), (path, name)
+
+
+def test_servers_py_reads_in_the_order_a_request_flows() -> None:
+    """README: "the code of `servers.py` reads top to bottom in the order a request flows through
+    it (bind, activate, wait, get, verify, process, finish, shut down, close)": its section
+    dividers, in file order."""
+    source = (REPOSITORY / "socketserver_lit" / "servers.py").read_text(encoding="utf-8")
+    dividers = re.findall(r"^    # -- ([\w ,:]+?) -+$", source, re.M)
+    assert [divider.split(":")[0] for divider in dividers] == [
+        "bind and activate",
+        "wait",
+        "get, verify, process",
+        "finish",
+        "shut down and close the server",
+    ]
 
 
 def second_ctrl_c_stops_a_threading_server_at_once() -> None:
