@@ -58,7 +58,7 @@ import test_claims_cli as cli_claims
 import test_cli as cli_tests
 import test_examples as example_tests
 import test_vanishing_clients as vanishing
-from server_support import open_descriptor_count
+from server_support import OUT_OF_DESCRIPTORS_PROGRAM, open_descriptor_count
 
 import socketserver_lit
 from socketserver_lit.examples import stream_server, tcp_client, tcp_server, threaded_server
@@ -482,6 +482,30 @@ def test_stdlib_second_loop_outlives_shutdown_and_ours_is_refused() -> None:
             ours.serve_forever()
 
 
+def test_stdlib_loop_spins_silently_without_a_free_descriptor_and_ours_warns_and_pauses() -> None:
+    """beyond-stdlib.md, migration.md, README: "`accept()` finds no free descriptor (`EMFILE`) |
+    the loop tries again at once, hundreds of times in half a second, and prints nothing | warns
+    once (`RuntimeWarning`, naming `ulimit -n`) and tries again every 0.1 s". The program of
+    tests/server_support.py uses up the descriptors of a fresh interpreter and counts the loop's
+    turns in half a second. Also tests/test_claims_core.py and tests/test_servers.py."""
+    outcomes = {}
+    for name, module in MODULES.items():
+        child = subprocess.run(
+            [sys.executable, "-c", OUT_OF_DESCRIPTORS_PROGRAM, module.__name__],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert child.returncode == 0, child.stderr
+        outcomes[name] = (json.loads(child.stdout), child.stderr)
+    (stdlib, stdlib_printed), (ours, our_printed) = outcomes["stdlib"], outcomes["lit"]
+    assert stdlib["served"] and stdlib["turns"] > 100 and stdlib_printed == ""
+    assert ours["served"] and ours["turns"] <= 10  # 0.5 s at one try per 0.1 s
+    assert our_printed.count("RuntimeWarning: accept() failed with EMFILE") == 1
+    assert "ulimit -n" in our_printed
+
+
 def test_stdlib_cannot_bind_an_ipv6_literal_without_a_subclass_and_ours_can() -> None:
     """beyond-stdlib.md, migration.md, server-types.md, index.md, README: "The standard library
     creates an `AF_INET` socket whatever the address, and the bind fails with
@@ -754,7 +778,8 @@ def test_a_failed_bind_raises_the_stdlibs_exception_and_ours_adds_a_note_for_eac
     arguments. We add a PEP 678 note that names the address and says what to try": a busy TCP
     port (TIME_WAIT, `allow_reuse_address`), a busy UDP port (no TIME_WAIT), a Unix path (a
     stale socket file), an address of another machine (`127.0.0.1`), a name that cannot be
-    looked up (its spelling). The privileged port is the next test."""
+    looked up (its spelling), an IPv6 address in URL brackets (drop them). The privileged port
+    is the next test."""
     with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         tcp.bind(("127.0.0.1", 0))
         tcp.listen()
@@ -768,6 +793,7 @@ def test_a_failed_bind_raises_the_stdlibs_exception_and_ours_adds_a_note_for_eac
                 ("UnixStreamServer", unix_path, ["stale socket file: remove it"]),
                 ("TCPServer", ("192.0.2.1", 0), ["use '127.0.0.1'"]),
                 ("TCPServer", ("256.1.1.1", 0), ["check its spelling"]),
+                ("TCPServer", ("[::1]", 0), ["drop the square brackets", "write '::1'"]),
             ]
             for server_class, address, hints in cases:
                 theirs = bind_error(socketserver, server_class, address)
@@ -954,21 +980,19 @@ def test_the_pool_defaults_bound_the_queue_as_the_pool_and_none_lifts_that_bound
                 client.close()
 
 
-def test_the_pool_default_is_cpu_count_plus_4_at_most_32_as_threadpoolexecutor_before_3_13() -> (
-    None
-):
-    """beyond-stdlib.md: "at most `max_workers` (default `min(32, os.cpu_count() + 4)`)";
-    concurrency.md: "the rule `concurrent.futures.ThreadPoolExecutor` uses up to Python 3.12
-    (from 3.13 it counts only the CPUs the process may run on)"."""
-    ours = min(32, (os.cpu_count() or 1) + 4)
-    assert socketserver_lit.ThreadPoolMixIn.max_workers == ours
+def test_the_pool_default_is_threadpoolexecutors_cpus_plus_4_at_most_32() -> None:
+    """beyond-stdlib.md: "at most `max_workers` (by default the default of
+    `concurrent.futures.ThreadPoolExecutor`: the number of CPUs plus 4, at most 32)";
+    concurrency.md: "where the CPUs are `os.cpu_count()` up to Python 3.12 and, from 3.13,
+    `os.process_cpu_count()`"."""
+    if sys.version_info >= (3, 13):
+        cpus = os.process_cpu_count()  # type: ignore[attr-defined, unused-ignore]
+    else:
+        cpus = os.cpu_count()
     executor = concurrent.futures.ThreadPoolExecutor()
     try:
-        if sys.version_info >= (3, 13):
-            cpus = os.process_cpu_count()  # type: ignore[attr-defined, unused-ignore]
-            assert executor._max_workers == min(32, (cpus or 1) + 4)
-        else:
-            assert executor._max_workers == ours
+        assert executor._max_workers == min(32, (cpus or 1) + 4)
+        assert socketserver_lit.ThreadPoolMixIn.max_workers == executor._max_workers
     finally:
         executor.shutdown()
 
