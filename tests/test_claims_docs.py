@@ -3317,6 +3317,42 @@ def test_each_notebook_page_offers_a_download_and_an_open_in_jupyterlab_link() -
     assert "include_source: true" in (REPOSITORY / "mkdocs.yml").read_text(encoding="utf-8")
 
 
+def test_the_site_tests_check_what_the_readme_says_they_check() -> None:
+    """README, "Testing the site": "`python -m pytest tests/site` builds the site strictly, checks
+    that every module and notebook has its page, that the literate pages show every line of code
+    where they say, that the transcripts on the home page and tutorial are what the programs
+    print, and opens the site in headless Chromium ... to check the home page, search, an API
+    reference page, a notebook page and a mermaid diagram, with no JavaScript errors. Screenshots
+    land in `build/screenshots/`". Those tests need the docs and test extras; here, that each
+    one is there, by name."""
+    site = REPOSITORY / "tests" / "site"
+    expected = {
+        "test_site_build.py": [
+            "test_strict_build_succeeds_without_a_single_warning",
+            "test_every_public_module_has_a_reference_page_and_a_literate_page",
+            "test_every_notebook_is_a_page_with_its_download_beside_it",
+        ],
+        "test_site_literate.py": ["test_every_line_of_code_is_shown_once_and_in_file_order"],
+        "test_site_transcripts.py": [
+            "test_a_self_contained_example_prints_what_the_page_shows",
+            "test_the_tutorials_tcp_server_and_client_print_what_the_page_shows",
+        ],
+        "test_site_browser.py": [
+            "test_home_page_shows_the_project_and_its_quick_start",
+            "test_search_box_finds_a_class_by_name",
+            "test_reference_page_documents_the_server_classes",
+            "test_notebook_page_shows_a_code_cell_with_its_committed_output",
+            "test_mermaid_diagram_is_drawn_without_the_network",
+        ],
+    }
+    for name, tests in expected.items():
+        source = (site / name).read_text(encoding="utf-8")
+        for test in tests:
+            assert f"def {test}(" in source, (name, test)
+    support = (site / "site_support.py").read_text(encoding="utf-8")
+    assert 'SCREENSHOTS = REPOSITORY / "build" / "screenshots"' in support
+
+
 # == README =====================================================================================
 
 
