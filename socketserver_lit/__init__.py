@@ -13,14 +13,16 @@ as a set of short chapters you can read in order:
 4. :mod:`socketserver_lit.combinations`: the ready-made, named combinations.
 
 It is a drop-in replacement: code written for the stdlib module runs unchanged
-after ``import socketserver_lit as socketserver``, and observes what it observed
-there. Where the stdlib has known faults that only hang, leak or crash a program
-(``shutdown()`` that waits out the poll interval or deadlocks, IPv6 addresses that
-need a subclass, clean-up that fails when a client has gone) this package fixes
-them; what a correct program could notice (removing Unix socket files on close) is
-opt-in. Beyond the stdlib it adds 5. :mod:`socketserver_lit.tracing`, to watch the
-hooks run, and 6. :mod:`socketserver_lit.teaching`, the course's exercise checks.
-The migration page of the documentation lists every difference.
+after ``import socketserver_lit as socketserver``. Where the stdlib has known
+faults that hang, spin, leak or crash a program (``shutdown()`` that waits out the
+poll interval or deadlocks, IPv6 addresses that need a subclass, clean-up that fails
+when a client has gone) this package removes them; an improvement a correct program
+could notice in what it relies on (removing Unix socket files on close) is opt-in.
+What a program can still tell apart (an error message in other words, a note added
+to a bind error) is listed, with the tests that show it, on the documentation's
+migration page. Beyond the stdlib the package adds :mod:`socketserver_lit.tracing`,
+to watch the hooks run, and :mod:`socketserver_lit.teaching`, the course's
+exercise checks.
 """
 
 from __future__ import annotations

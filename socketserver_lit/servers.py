@@ -149,8 +149,10 @@ class BaseServer:
         self._serve_loop: _ServeLoop | None = None  # the running serve_forever(), if any
         self._last_finished_loop: _ServeLoop | None = None
         self._closed = False
-        # Set when accept() found no free descriptor: the loop pauses before retrying.
+        # Set when accept() found no free descriptor: the loop pauses before retrying;
+        # the shortage is reported once, until an accept() succeeds again.
         self._out_of_descriptors = False
+        self._out_of_descriptors_reported = False
         _servers_in_this_process.add(self)  # so a forked child can forget our loop
 
     # -- bind and activate --------------------------------------------------------
@@ -340,6 +342,7 @@ class BaseServer:
             # Otherwise the client went away between "readable" and accept(), or a
             # datagram vanished: nothing to serve, and nothing to clean up.
             return
+        self._out_of_descriptors_reported = False
         # process_request() takes over the request when it returns normally (it, or
         # the thread or child it starts, shuts it down). On every other path --
         # refused, failed, or a hook that itself raises -- it is shut down here.
@@ -363,22 +366,32 @@ class BaseServer:
         The connection stays in the kernel's backlog, so the socket stays readable: a
         loop that simply tried again would spin at full speed, silently, until a
         descriptor is freed (the stdlib's does: ``tests/test_claims_core.py``). We
-        warn (``RuntimeWarning``, shown once per place by Python's default filter)
-        and ``serve_forever()`` waits ``_OUT_OF_DESCRIPTORS_PAUSE`` seconds before it
-        tries again, still waking at once for ``shutdown()``.
+        warn (``RuntimeWarning``, shown once per place by Python's default filter;
+        where warnings are errors, printed to standard error instead, so that the loop
+        goes on as the stdlib's would) and ``serve_forever()`` waits
+        ``_OUT_OF_DESCRIPTORS_PAUSE`` seconds before it tries again, still waking at
+        once for ``shutdown()``.
         """
         import warnings  # only now: needed only when the process runs out
 
         self._out_of_descriptors = True
-        warnings.warn(
+        if self._out_of_descriptors_reported:
+            return  # once per shortage: until an accept() succeeds again
+        self._out_of_descriptors_reported = True
+        message = (
             f"accept() failed with {errno.errorcode.get(error.errno or 0, error.errno)} "
             f"({error.strerror}): this process has no free file descriptor, so new "
             "connections wait in the kernel's listen backlog. Close what is no longer "
             "needed (requests a handler keeps, files left open) or raise the limit "
-            f"(ulimit -n); serve_forever() tries again every {_OUT_OF_DESCRIPTORS_PAUSE} s.",
-            RuntimeWarning,
-            stacklevel=3,
+            f"(ulimit -n); serve_forever() tries again every {_OUT_OF_DESCRIPTORS_PAUSE} s."
         )
+        try:
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        except Warning:
+            # The program turns warnings into errors (python -W error, pytest's
+            # filterwarnings). Raising here would end the serve loop, which the stdlib's
+            # would not do: say it on standard error instead, as handle_error() would.
+            print(f"RuntimeWarning: {message}", file=sys.stderr)
 
     def get_request(self) -> tuple[Request, Address]:
         """Take the next request off the socket; return ``(request, client_address)``.
@@ -432,7 +445,10 @@ class BaseServer:
 
         Called from inside the ``except`` block, so ``sys.exc_info()`` describes the
         error. The default prints the traceback to standard error and lets the server
-        go on serving.
+        go on serving. It prints exactly the stdlib's lines (a rule of 40 dashes,
+        "Exception occurred during processing of request from" and the client's
+        address, the traceback, the rule again), so a program or a test that reads
+        them sees no difference.
 
         Only ``Exception`` subclasses get here. Where a ``SystemExit`` or
         ``KeyboardInterrupt`` from a handler goes depends on where the handler runs,
@@ -444,9 +460,13 @@ class BaseServer:
         """
         import traceback  # only now: most servers never need it, and forks are cheaper without
 
-        rule = "-" * 60
+        rule = "-" * 40
         print(rule, file=sys.stderr)
-        print(f"Error while handling the request from {client_address!r}:", file=sys.stderr)
+        # print()'s own spacing and str(), as the stdlib's: '' (an unbound Unix client)
+        # leaves "from " with its trailing space.
+        print(
+            "Exception occurred during processing of request from", client_address, file=sys.stderr
+        )
         traceback.print_exc(file=sys.stderr)
         print(rule, file=sys.stderr)
 

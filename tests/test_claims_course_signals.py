@@ -736,7 +736,7 @@ def test_ours_runtimeerror_landing_inside_a_request_is_reported_and_the_server_g
         line.startswith("RuntimeError: shutdown() was called from the thread running")
         for line in stderr
     ), stderr
-    assert any("Error while handling the request" in line for line in stderr), stderr
+    assert any("Exception occurred during processing of request" in line for line in stderr), stderr
 
 
 def test_shutdown_handed_to_a_thread_by_the_handler_stops_cleanly(tmp_path, module):

@@ -751,14 +751,18 @@ def test_loop_stops_when_its_socket_is_closed_behind_its_back():
     server.server_close()
 
 
-def test_running_out_of_descriptors_warns_and_pauses_instead_of_spinning():
+@pytest.mark.parametrize("warnings_are_errors", [False, True], ids=["default", "W-error"])
+def test_running_out_of_descriptors_warns_and_pauses_instead_of_spinning(warnings_are_errors):
+    # With warnings as errors the warning must not end the loop (the stdlib's goes on):
+    # the same sentence goes to standard error instead.
     import json
     import subprocess
 
     from server_support import OUT_OF_DESCRIPTORS_PROGRAM
 
+    options = ["-W", "error"] if warnings_are_errors else []
     child = subprocess.run(
-        [sys.executable, "-c", OUT_OF_DESCRIPTORS_PROGRAM, "socketserver_lit"],
+        [sys.executable, *options, "-c", OUT_OF_DESCRIPTORS_PROGRAM, "socketserver_lit"],
         capture_output=True,
         text=True,
         timeout=30,
