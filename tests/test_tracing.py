@@ -319,10 +319,10 @@ def test_mermaid_declares_every_actor_and_balances_activations(tracer: Tracer) -
     diagram = tracer.mermaid()
     lines = diagram.splitlines()
     assert lines[0] == "sequenceDiagram"
-    assert lines[1:4] == [
+    assert lines[2:5] == [
         "    participant A1 as main",
-        "    participant A2 as thread 1 (serve_forever)",
-        "    participant A3 as thread 2 (process_request_thread)",
+        "    participant A2 as thread 1<br/>(serve_forever)",
+        "    participant A3 as thread 2<br/>(process_request_thread)",
     ]
     for node in ("A1", "A2", "A3"):
         opened = sum(1 for line in lines if f"->>+{node}:" in line)
@@ -331,6 +331,53 @@ def test_mermaid_declares_every_actor_and_balances_activations(tracer: Tracer) -
     assert "    A3->>+A3: finish_request" in lines
     assert "    A3->>A3: handle" in lines
     assert not any(char in diagram for char in "#;")
+
+
+# Mermaid's sequence diagram defaults (its configuration schema): the blank space the
+# tracer's diagrams narrow, so that four lifelines fit a page's text column.
+MERMAID_SEQUENCE_DEFAULTS = {"diagramMarginX": 50, "actorMargin": 50, "width": 150}
+
+
+def test_mermaid_narrows_the_spacing_in_an_init_directive_under_the_diagram_type(
+    tracer: Tracer,
+) -> None:
+    with serving(traced_server(tracer, socketserver.TCPServer)) as server:
+        ask(server.server_address, "hi")
+        tracer.wait_for("shutdown_request", 1)
+
+    first, second = tracer.mermaid().splitlines()[:2]
+    assert first == "sequenceDiagram"
+    directive = re.fullmatch(r"    %%\{init: (?P<config>.*)\}%%", second)
+    assert directive is not None, second
+    config = json.loads(directive["config"])
+    assert set(config) == {"sequence"}
+    assert set(config["sequence"]) == set(MERMAID_SEQUENCE_DEFAULTS)
+    for key, default in MERMAID_SEQUENCE_DEFAULTS.items():
+        assert 0 < config["sequence"][key] < default, key
+
+
+def test_mermaid_draws_the_part_of_a_name_in_brackets_on_a_second_line(tracer: Tracer) -> None:
+    with serving(traced_server(tracer, socketserver.ThreadingTCPServer)) as server:
+        ask(server.server_address, "hi")
+        tracer.wait_for("shutdown_request", 1)
+
+    participants = [line for line in tracer.mermaid().splitlines() if "participant" in line]
+    assert participants == [
+        "    participant A1 as main",
+        "    participant A2 as thread 1<br/>(serve_forever)",
+        "    participant A3 as thread 2<br/>(process_request_thread)",
+    ]
+    # The diagram only: the timeline names each actor on one line, as before.
+    timeline = tracer.timeline(by_actor=True, hide=["service_actions"])
+    assert "thread 2 (process_request_thread):\n" in timeline
+    assert "<br/>" not in timeline
+
+
+def test_mermaid_keeps_a_name_without_brackets_on_one_line() -> None:
+    assert tracing._mermaid_actor("main") == "main"
+    assert tracing._mermaid_actor("child 1 thread 2") == "child 1 thread 2"
+    assert tracing._mermaid_actor("thread 4 (pool (a))") == "thread 4<br/>(pool (a))"
+    assert tracing._mermaid_actor("thread 5 (a;b)") == "thread 5<br/>(a_b)"
 
 
 def test_by_actor_timeline_groups_and_indents(tracer: Tracer) -> None:

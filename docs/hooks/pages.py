@@ -465,7 +465,14 @@ _NBCONVERT_MERMAID_SCRIPT = re.compile(
 
 
 def _draw_mermaid_with_material(html: str) -> str:
-    html = _NBCONVERT_MERMAID.sub(r'<pre class="mermaid"><code>\1</code></pre>', html)
+    # nbconvert writes the diagram's text as it is, so a `<br/>` in it (the tracer's two-line
+    # actor names) became an HTML element, and Material, which reads the text of the block,
+    # never saw it. Escaped, it reaches mermaid as text, which mermaid draws as a line break.
+    def as_code(match: re.Match[str]) -> str:
+        text = html_module.escape(html_module.unescape(match[1]), quote=False)
+        return f'<pre class="mermaid"><code>{text}</code></pre>'
+
+    html = _NBCONVERT_MERMAID.sub(as_code, html)
     return _NBCONVERT_MERMAID_SCRIPT.sub("", html)
 
 

@@ -287,6 +287,32 @@ def test_every_diagram_reads_at_the_small_print_size_in_light_and_dark(
     assert found == [], "\n".join(found)
 
 
+# What the tracer's mermaid() promises (socketserver_lit/tracing.py): an actor's name with a
+# part in brackets, `thread 2 (process_request_thread)`, is drawn on two lines of its box.
+ACTOR_NAME_LINES = """host => [...host.shadowRoot.querySelectorAll("text.actor")].map(
+  text => [...text.querySelectorAll("tspan")].map(line => line.textContent.trim()))"""
+
+
+def test_a_tracer_diagram_draws_an_actor_name_with_brackets_on_two_lines(chromium, site_url):
+    """Notebook 03's threading server: its request threads' names, on two lines each, as the
+    `<br/>` in mermaid()'s text asks; nbconvert's page once turned that `<br/>` into HTML,
+    which Material dropped, and the names ran on one line."""
+    path = "notebooks/course/03-request-lifecycle/"
+    with browser_tab(chromium, site_url, viewport=DESKTOP) as tab:
+        page, problems = open_page(tab, site_url, path)
+        count = draw_every_diagram(page)
+        names = [
+            page.locator("article div.mermaid").nth(index).evaluate(ACTOR_NAME_LINES)
+            for index in range(count)
+        ]
+    # Each actor's box is drawn twice (top and bottom), each line of a name as a tspan.
+    lines = [line for diagram in names for text in diagram for line in text]
+    assert lines.count("(process_request_thread)") >= 4, lines  # two threads, two boxes each
+    assert lines.count("thread 2") >= 2, lines
+    assert not any("process_request_thread" in line and "thread 2" in line for line in lines)
+    assert problems.lines == []
+
+
 # --- diagrams still to be written ----------------------------------------------------------------
 
 # What the site's diagrams do not use yet, one diagram per kind. No colours of their own: a
