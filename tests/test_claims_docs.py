@@ -2940,6 +2940,7 @@ def test_an_unclosed_server_is_reported_with_a_resourcewarning_when_collected(
 ) -> None:
     """shutdown.md: "A server that is never closed leaks its socket; Python reports that with a
     `ResourceWarning` when the socket is collected"."""
+    gc.collect()  # earlier tests' garbage first, so that only this server's warning is caught
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         server = module.TCPServer(("127.0.0.1", 0), None)
