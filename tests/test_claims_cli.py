@@ -302,7 +302,14 @@ def test_a_second_ctrl_c_ends_the_process_at_once_as_an_unhandled_ctrl_c_does():
         process.process.send_signal(signal.SIGINT)
         stopped = process.stop()  # bounded: fails if the process is still there after WAIT s
         assert silent.recv(100) == b""  # the abandoned client is disconnected
-    assert stopped.stderr_lines[-1].startswith("Second Ctrl-C: stopping at once, abandoning 1 ")
+    # At least the silent client's request; the probe's may still be ending (it has its
+    # answer, but its thread may not have seen the end of its stream yet).
+    abandoned = re.fullmatch(
+        r"Second Ctrl-C: stopping at once, abandoning (\d+) requests? in progress\.",
+        stopped.stderr_lines[-1],
+    )
+    assert abandoned is not None, stopped.stderr_lines
+    assert 1 <= int(abandoned[1]) <= 2
     assert stopped.returncode == -signal.SIGINT == plain_python_after_ctrl_c().returncode
 
 

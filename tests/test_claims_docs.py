@@ -2815,14 +2815,14 @@ def test_the_recorded_stdlib_shutdown_takes_half_a_poll_interval_on_average() ->
     when the shutdown comes at a random moment (the Performance page measured a median of 250
     ms). A test suite that starts and stops a thousand servers that way waits about four minutes
     for nothing, and up to eight". 1,000 x 0.25 s = 250 s, about four minutes; 1,000 x 0.5 s =
-    500 s, eight minutes and a third. README: "a median `shutdown()` of 0.18 ms instead of 250
+    500 s, eight minutes and a third. README: "a median `shutdown()` of 0.55 ms instead of 250
     ms"."""
     results = json.loads((REPOSITORY / "bench" / "results" / "results.json").read_text())
     shutdown = results["shutdown"]
     assert shutdown["poll_interval_seconds"] == 0.5
     stdlib = shutdown["results"]["stdlib"]
     assert 225 <= stdlib["median"] <= 275 and stdlib["max"] <= 500
-    assert round(shutdown["results"]["lit"]["median"], 2) == 0.18
+    assert round(shutdown["results"]["lit"]["median"], 2) == 0.55
     assert 1000 * stdlib["median"] / 1000 / 60 == pytest.approx(4, abs=0.5)
     assert 1000 * 0.5 / 60 == pytest.approx(8.3, abs=0.1)
 
@@ -2921,18 +2921,30 @@ def test_forking_server_close_waits_for_children_unless_block_on_close_is_false(
         server_class = type("Server", (module.ForkingTCPServer,), {"block_on_close": blocking})
         server = server_class(("127.0.0.1", 0), Waits)
         client = socket.create_connection(server.server_address, timeout=WAIT)
-        server.handle_request()
-        children = set(server.active_children or ())
-        closing = in_thread(server.server_close)
-        closing.join(SHORT_WAIT if blocking else WAIT)
-        assert closing.is_alive() == blocking
-        client.sendall(b"x")
-        client.close()
-        closing.join(WAIT)
-        assert not closing.is_alive()
-        for pid in children:  # reap what server_close() did not wait for
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        children: set[int] = set()
+        closing = None
+        try:
+            server.handle_request()
+            children = set(server.active_children or ())
+            closing = in_thread(server.server_close)
+            closing.join(SHORT_WAIT if blocking else WAIT)
+            assert closing.is_alive() == blocking
+        finally:
+            # Whatever happened above, the child gets its byte and ends, and is reaped: a
+            # failed assertion must not leave a child blocked in recv() for ever.
+            with contextlib.suppress(OSError):
+                client.sendall(b"x")
+            client.close()
+            if closing is None:
+                server.server_close()
+            else:
+                closing.join(WAIT)
+            for pid in children:
+                with contextlib.suppress(ChildProcessError):
+                    if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                        os.kill(pid, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+        assert closing is not None and not closing.is_alive()
 
 
 def test_an_unclosed_server_is_reported_with_a_resourcewarning_when_collected(
@@ -3505,17 +3517,31 @@ def test_ci_runs_the_readmes_test_command_then_each_extra_alone() -> None:
 
 
 def test_the_readmes_performance_summary_is_the_recorded_run() -> None:
-    """README, "Performance": "the recorded run took about 7 minutes on two cores"; "throughput
-    within noise of the stdlib or better in every case, a median `shutdown()` of 0.18 ms instead
-    of 250 ms, and memory flat over 100,000 requests" (the shutdown medians:
-    test_the_recorded_stdlib_shutdown_takes_half_a_poll_interval_on_average)."""
+    """README, "Performance": "the recorded run took about 5 minutes on two cores"; "throughput
+    within noise of the stdlib or better in every case but the forking server (0.88×), a median
+    `shutdown()` of 0.55 ms instead of 250 ms, and memory flat over 100,000 requests" (the
+    shutdown medians: test_the_recorded_stdlib_shutdown_takes_half_a_poll_interval_on_average)."""
     results = json.loads((REPOSITORY / "bench" / "results" / "results.json").read_text())
     assert results["meta"]["machine"]["cpus"] == 2
-    assert round(results["meta"]["total_seconds"] / 60) == 7
+    assert round(results["meta"]["total_seconds"] / 60) == 5
     table = (REPOSITORY / "bench" / "results" / "table.md").read_text(encoding="utf-8")
     throughput = table.split("### Throughput")[1].split("###")[0]
-    verdicts = re.findall(r"\| [\d.]+ \([\d.–]+\) (meets|in noise|BELOW) \| [\d.]+ \(", throughput)
-    assert len(verdicts) == 7 and set(verdicts) <= {"meets", "in noise"}
+    verdicts = dict(
+        re.findall(
+            r"^\| ([^|]+?) \|.*?\| ([\d.]+) \([\d.–]+\) (?:meets|in noise|BELOW) \| [\d.]+ \(",
+            throughput,
+            re.M,
+        )
+    )
+    rows = re.findall(
+        r"^\| ([^|]+?) \|.*?\| [\d.]+ \([\d.–]+\) (meets|in noise|BELOW) \| [\d.]+ \(",
+        throughput,
+        re.M,
+    )
+    assert len(rows) == 7
+    forking = "ForkingTCPServer, short, 8 clients (requests/s)"
+    assert dict(rows)[forking] == "BELOW" and verdicts[forking] == "0.88"
+    assert {verdict for case, verdict in rows if case != forking} <= {"meets", "in noise"}
     memory = results["memory"]
     for name in ("lit", "lit_pool"):
         assert memory["results"][name]["flat"] is True
