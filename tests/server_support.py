@@ -1,4 +1,5 @@
-"""Helpers shared by the test modules: run a server in a thread, count descriptors.
+"""Helpers shared by the test modules: run a server in a thread, count descriptors, read a
+socket to its end, wait (bounded) for a condition.
 
 They live here rather than in ``conftest.py`` because test modules import them, and
 ``tests/site/`` has a ``conftest.py`` of its own: two modules named ``conftest`` in one
@@ -11,11 +12,14 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # Longest a test waits for a server thread to stop before calling it a hang.
 JOIN_TIMEOUT = 10.0
+# Longest wait_until() and wait_for() wait for their condition, in seconds, unless told.
+CONDITION_TIMEOUT = 5.0
 
 
 @contextlib.contextmanager
@@ -49,6 +53,42 @@ def exchange(address: Any, payload: bytes = b"ping\n", family: int = socket.AF_I
         while chunk := client.recv(4096):
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def receive_all(sock: socket.socket) -> bytes:
+    """Everything ``sock`` receives until the peer ends the stream (its timeout bounds a recv)."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = CONDITION_TIMEOUT) -> bool:
+    """Poll ``condition()`` every 5 ms until it is true or ``timeout`` seconds pass.
+
+    Returns whether it became true, for the caller to assert with a message of its own.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = CONDITION_TIMEOUT) -> None:
+    """Poll ``condition()`` until it is true; after ``timeout`` s fail the test, naming ``what``."""
+    assert wait_until(condition, timeout), f"timed out waiting for {what}"
+
+
+def stays(condition: Callable[[], bool], seconds: float = 0.3) -> bool:
+    """True if ``condition`` holds throughout ``seconds`` (checked every 10 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not condition():
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def error_text(error: BaseException) -> str:

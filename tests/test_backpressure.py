@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import pytest
-from server_support import JOIN_TIMEOUT
+from server_support import JOIN_TIMEOUT, stays, wait_for
 
 import socketserver_lit as ss
 
@@ -64,13 +64,6 @@ def pool_server(workers: int, queued: int | None, base: Any = ss.ThreadPoolTCPSe
     return server
 
 
-def wait_until(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
-
-
 @pytest.fixture
 def connect_all() -> Any:
     """Open connections that each send one line; every one is closed after the test."""
@@ -101,16 +94,6 @@ def read_replies(clients: list[socket.socket]) -> list[bytes]:
     return replies
 
 
-def stays(condition: Any, seconds: float = 0.3) -> bool:
-    """True if ``condition`` holds throughout ``seconds`` (checked every 10 ms)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not condition():
-            return False
-        time.sleep(0.01)
-    return True
-
-
 @pytest.mark.parametrize(("workers", "queued"), [(1, 0), (2, 3), (4, 4)])
 def test_a_full_pool_accepts_no_more_than_workers_plus_queue_and_serves_everyone(
     serve, workers, queued, connect_all
@@ -118,8 +101,8 @@ def test_a_full_pool_accepts_no_more_than_workers_plus_queue_and_serves_everyone
     bound = workers + queued
     with serve(pool_server(workers, queued)) as server:
         clients = connect_all(server.server_address, bound + 5)
-        wait_until(lambda: len(server.started) == workers, "the workers to start")
-        wait_until(lambda: server.accepted == bound, "the pool to fill")
+        wait_for(lambda: len(server.started) == workers, "the workers to start")
+        wait_for(lambda: server.accepted == bound, "the pool to fill")
         assert stays(lambda: server.accepted == bound), "accepted beyond the bound"
         server.gate.set()
         replies = read_replies(clients)
@@ -129,7 +112,7 @@ def test_a_full_pool_accepts_no_more_than_workers_plus_queue_and_serves_everyone
 def test_no_bound_means_every_connection_is_accepted_at_once(serve, connect_all):
     with serve(pool_server(1, None)) as server:
         clients = connect_all(server.server_address, 12)
-        wait_until(lambda: server.accepted == 12, "every connection to be accepted")
+        wait_for(lambda: server.accepted == 12, "every connection to be accepted")
         server.gate.set()
         assert len([r for r in read_replies(clients) if r]) == 12
 
@@ -145,7 +128,7 @@ def test_shutdown_while_waiting_for_room_returns_and_close_finishes_what_was_acc
     thread.start()
     clients = connect_all(server.server_address, 5)
     try:
-        wait_until(lambda: server.accepted == 2, "the pool to fill")
+        wait_for(lambda: server.accepted == 2, "the pool to fill")
         server.shutdown()  # the serving thread is waiting for room: it must still stop
         assert not thread.is_alive()
         assert server.accepted == 2  # shutdown() made it take nothing more
@@ -167,7 +150,7 @@ def test_server_close_from_another_thread_while_waiting_for_room_ends_the_loop(c
     thread.start()
     clients = connect_all(server.server_address, 3)
     try:
-        wait_until(lambda: server.accepted == 1 and server.started, "the worker to start")
+        wait_for(lambda: server.accepted == 1 and server.started, "the worker to start")
         closer = threading.Thread(target=server.server_close)
         closer.start()
         time.sleep(0.1)
@@ -189,7 +172,7 @@ def test_handle_request_waits_for_room_then_serves(serve, connect_all):
     try:
         clients = connect_all(server.server_address, 2)
         server.handle_request()  # the first: handed to the worker, which waits at the gate
-        wait_until(lambda: server.started == [b"0\n"], "the worker to start")
+        wait_for(lambda: server.started == [b"0\n"], "the worker to start")
         second = threading.Thread(target=server.handle_request)
         second.start()
         assert stays(lambda: server.accepted == 1), "took a request while the pool was full"
@@ -207,11 +190,11 @@ def test_a_full_pool_holds_at_most_its_bound_of_open_requests_under_a_flood(serv
     # accepted sockets open at any time; the others wait in the kernel's backlog.
     with serve(pool_server(1, 2)) as server:
         clients = connect_all(server.server_address, 60)
-        wait_until(lambda: server.accepted == 3, "the pool to fill")
+        wait_for(lambda: server.accepted == 3, "the pool to fill")
         assert stays(lambda: server.accepted - server.closed == 3)
         server.gate.set()
         assert len([r for r in read_replies(clients) if r]) == 60
-        wait_until(lambda: server.closed == 60, "every request to be closed")
+        wait_for(lambda: server.closed == 60, "every request to be closed")
         assert server.most_open == 3
 
 
@@ -250,7 +233,7 @@ def test_a_full_udp_pool_stops_reading_and_every_datagram_it_read_is_answered(se
         client.settimeout(WAIT)
         for number in range(6):
             client.sendto(b"d%d" % number, server.server_address)
-        wait_until(lambda: server.accepted == 2, "the pool to fill")
+        wait_for(lambda: server.accepted == 2, "the pool to fill")
         assert stays(lambda: server.accepted == 2), "read beyond the bound"
         server.gate.set()
         replies = sorted(client.recv(100) for _ in range(6))

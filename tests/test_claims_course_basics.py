@@ -21,22 +21,19 @@ import errno
 import fcntl
 import os
 import socket
-import socketserver
 import struct
 import subprocess
 import sys
-import termios
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
 
+import claims_support
 import pytest
-from server_support import JOIN_TIMEOUT, serving
+from claims_support import bytes_waiting, nothing_arrives_within, try_connect
+from server_support import JOIN_TIMEOUT, receive_all, serving
 
-import socketserver_lit
-
-MODULES = {"stdlib": socketserver, "lit": socketserver_lit}
 NOTEBOOK_1 = "01-sockets-without-a-framework"
 NOTEBOOK_2 = "02-framing"
 
@@ -46,10 +43,8 @@ SHORT_WAIT = 0.3
 WAIT = 5.0
 
 
-@pytest.fixture(params=list(MODULES), ids=list(MODULES))
-def module(request):
-    """The stdlib's socketserver, then ours."""
-    return MODULES[request.param]
+# The stdlib's socketserver, then ours, for each test that takes ``module``.
+module = claims_support.stdlib_then_ours
 
 
 # -- Helpers ----------------------------------------------------------------------------------
@@ -83,22 +78,6 @@ def connected_pair(
         yield client, server_side
 
 
-def try_connect(address, opened: list[socket.socket], timeout: float = SHORT_WAIT) -> str:
-    """Return "connected" (the socket goes to ``opened``), "refused" or "timed out"."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(address)
-    except ConnectionRefusedError:
-        sock.close()
-        return "refused"
-    except TimeoutError:
-        sock.close()
-        return "timed out"
-    opened.append(sock)
-    return "connected"
-
-
 def close_all(sockets: list[socket.socket]) -> None:
     for sock in sockets:
         sock.close()
@@ -111,39 +90,11 @@ def free_port_address() -> tuple[str, int]:
         return finder.getsockname()
 
 
-def bytes_waiting(sock: socket.socket) -> int:
-    """Received bytes the kernel holds for ``sock``, not read yet (FIONREAD)."""
-    return int.from_bytes(fcntl.ioctl(sock.fileno(), termios.FIONREAD, bytes(4)), sys.byteorder)
-
-
 def wait_for_bytes(sock: socket.socket, count: int) -> int:
     deadline = time.monotonic() + WAIT
     while bytes_waiting(sock) < count and time.monotonic() < deadline:
         time.sleep(0.001)
     return bytes_waiting(sock)
-
-
-def receive_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def no_answer_within(sock: socket.socket, seconds: float = SHORT_WAIT) -> bool:
-    """True if nothing (not even the end of the stream) arrives on ``sock`` within ``seconds``.
-
-    Only peeks: whatever did arrive is still there for the next ``recv()``.
-    """
-    previous = sock.gettimeout()
-    sock.settimeout(seconds)
-    try:
-        sock.recv(1, socket.MSG_PEEK)
-    except TimeoutError:
-        return True
-    finally:
-        sock.settimeout(previous)
-    return False
 
 
 def started(target, *args) -> threading.Thread:
@@ -442,7 +393,7 @@ def test_close_alone_does_not_end_the_stream_while_another_copy_of_the_descripto
         copy = server_side.dup()  # what a forked child holds
         with copy:
             server_side.close()
-            assert no_answer_within(client)
+            assert nothing_arrives_within(client)
             copy.shutdown(socket.SHUT_WR)
             assert client.recv(1) == b""
 
@@ -470,7 +421,7 @@ def test_shutdown_returns_after_the_serve_loop_has_stopped(module):
         server.shutdown()
         with socket.create_connection(server.server_address, timeout=WAIT) as late:
             late.sendall(b"too late\n")
-            assert no_answer_within(late)
+            assert nothing_arrives_within(late)
 
 
 # -- Notebook 1: what socketserver takes off your hands, and what it does not ----------------
@@ -614,7 +565,7 @@ def test_tcpserver_serves_one_client_at_a_time_and_threadingtcpserver_does_not(m
                 first.sendall(b"fir")  # connected, and in the middle of its line
                 with socket.create_connection(server.server_address, timeout=WAIT) as second:
                     second.sendall(b"second\n")
-                    assert no_answer_within(second) is second_waits, server_class.__name__
+                    assert nothing_arrives_within(second) is second_waits, server_class.__name__
                     first.sendall(b"st\n")
                     assert receive_all(first) == b"FIRST\n"
                     assert receive_all(second) == b"SECOND\n"
@@ -639,7 +590,7 @@ def test_recv_returns_empty_bytes_at_the_end_of_the_stream_and_every_time_after(
     """02-framing: "It returns b'' only when the other side has said it will send no more, by
     close() or by shutdown(SHUT_WR); and from then on, every time it is called"."""
     with connected_pair() as (client, server_side):
-        assert no_answer_within(server_side)  # nothing yet: it waits, it does not return b""
+        assert nothing_arrives_within(server_side)  # nothing yet: it waits, it does not return b""
         client.sendall(b"last")
         if ending == "close":
             client.close()

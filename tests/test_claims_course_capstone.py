@@ -43,13 +43,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import claims_support
 import pytest
+from claims_support import MODULES
 
 import socketserver_lit
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "course" / "17-capstone-http-server.ipynb"
-MODULES = {"stdlib": socketserver, "lit": socketserver_lit}
 HELLO = b"Hello from a folder served by http.server.\n"
 
 # Seconds any single wait (a line printed, a socket call, a process exit) may take before
@@ -59,10 +60,8 @@ WAIT = 10.0
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 
-@pytest.fixture(params=list(MODULES), ids=list(MODULES))
-def module(request: pytest.FixtureRequest) -> Any:
-    """The stdlib's socketserver, then ours."""
-    return MODULES[request.param]
+# The stdlib's socketserver, then ours, for each test that takes ``module``.
+module = claims_support.stdlib_then_ours
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,6 @@ import select
 import shutil
 import signal
 import socket
-import socketserver
 import ssl
 import stat
 import struct
@@ -41,7 +40,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import claims_support
 import pytest
+from claims_support import MODULES
+from server_support import receive_all, wait_for
 from server_support import serving as serving_with
 
 import socketserver_lit
@@ -53,7 +55,6 @@ needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="running a client as another user needs root"
 )
 
-MODULES = {"stdlib": socketserver, "lit": socketserver_lit}
 NOTEBOOK = "15-exposing-safely"
 
 # Seconds any socket call, child process or helper program may take before the test fails.
@@ -63,10 +64,8 @@ NOBODY = 65534
 UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
-@pytest.fixture(params=list(MODULES), ids=list(MODULES))
-def module(request):
-    """The stdlib's socketserver, then ours."""
-    return MODULES[request.param]
+# The stdlib's socketserver, then ours, for each test that takes ``module``.
+module = claims_support.stdlib_then_ours
 
 
 @pytest.fixture
@@ -94,22 +93,6 @@ def recv_line(sock: socket.socket, limit: int = 1000) -> bytes:
             break
         data += chunk
     return data
-
-
-def receive_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll `condition` for at most WAIT seconds; fail with `what` if it never holds."""
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {WAIT} s for {what}")
-        time.sleep(0.01)
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
@@ -207,10 +190,10 @@ def test_by_default_socketserver_admits_every_client_and_reads_without_a_timeout
             client.settimeout(WAIT)
             client.bind(("127.0.0.2", 0))  # an address no one put on any list
             client.connect(server.server_address)
-            wait_until(lambda: events == ["reading"], "the handler to start reading")
+            wait_for(lambda: events == ["reading"], "the handler to start reading")
             time.sleep(1.0)  # a silent client: the read goes on waiting
             assert events == ["reading"]
-        wait_until(lambda: events == ["reading", "read returned"], "the read to end at close")
+        wait_for(lambda: events == ["reading", "read returned"], "the read to end at close")
 
 
 # -- 1. Where the server listens -----------------------------------------------------------------
@@ -393,7 +376,7 @@ def test_readline_without_a_limit_returns_only_at_a_newline_or_the_end_of_the_st
             time.sleep(0.2)  # room for the handler to read what the kernel holds
             assert lengths == []
             client.shutdown(socket.SHUT_WR)
-            wait_until(lambda: lengths != [], "readline() to return at the end of the stream")
+            wait_for(lambda: lengths != [], "readline() to return at the end of the stream")
     assert lengths == [128 * len(CHUNK)]
 
 
@@ -497,7 +480,7 @@ def test_rfile_peek_makes_at_most_one_recv_call(module):
     with serving(module.ThreadingTCPServer(("127.0.0.1", 0), handler_class)) as server:
         with socket.create_connection(server.server_address, timeout=WAIT) as client:
             client.sendall(b"abc\n")
-            wait_until(lambda: handler_class.results != [], "the handler to read")
+            wait_for(lambda: handler_class.results != [], "the handler to read")
     assert handler_class.results == [((b"abc\n", 1, True, True, True), 2)]
 
 
@@ -517,7 +500,7 @@ def test_rfile_readline_applies_the_timeout_to_each_recv_not_to_the_whole_line(m
             for piece in (b"a", b"b", b"c\n"):  # 1.2 s in all, each gap within the timeout
                 client.sendall(piece)
                 time.sleep(0.6)
-            wait_until(lambda: handler_class.results != [], "the handler to read")
+            wait_for(lambda: handler_class.results != [], "the handler to read")
     (((line, longer_than_the_timeout), calls),) = handler_class.results
     assert line == b"abc\n" and longer_than_the_timeout
     assert calls == 3

@@ -27,12 +27,13 @@ import textwrap
 import threading
 import warnings
 
+import claims_support
 import pytest
-from server_support import error_text, open_descriptor_count, serving
+from claims_support import MODULES
+from server_support import error_text, open_descriptor_count, receive_all, serving
 
 import socketserver_lit
 
-MODULES = {"stdlib": socketserver, "lit": socketserver_lit}
 NOTEBOOK_13 = "13-ipv6"
 NOTEBOOK_14 = "14-tls"
 
@@ -40,10 +41,8 @@ NOTEBOOK_14 = "14-tls"
 WAIT = 5.0
 
 
-@pytest.fixture(params=list(MODULES), ids=list(MODULES))
-def module(request):
-    """The stdlib's socketserver, then ours."""
-    return MODULES[request.param]
+# The stdlib's socketserver, then ours, for each test that takes ``module``.
+module = claims_support.stdlib_then_ours
 
 
 def ipv6_subclass(module):
@@ -72,13 +71,6 @@ def who_am_i_handler(module):
             self.wfile.write(f"{self.client_address[0]}\n".encode())
 
     return WhoAmIHandler
-
-
-def receive_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(4096):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def ask(host: str, port: int, line: bytes = b"hello\n") -> bytes:

@@ -29,13 +29,14 @@ import threading
 import time
 from collections.abc import Iterator
 
+import claims_support
 import pytest
-from server_support import open_descriptor_count
+from claims_support import MODULES, process_state
+from server_support import open_descriptor_count, receive_all, wait_until
 
 import socketserver_lit
 from socketserver_lit.tracing import HANDLER_HOOKS, Tracer
 
-MODULES = {"stdlib": socketserver, "lit": socketserver_lit}
 NOTEBOOK_3 = "03-request-lifecycle"
 NOTEBOOK_4 = "04-handle-request-verify-errors"
 
@@ -47,10 +48,8 @@ SHORT_WAIT = 0.5
 TRIALS = 30
 
 
-@pytest.fixture(params=list(MODULES), ids=list(MODULES))
-def module(request):
-    """The stdlib's socketserver, then ours."""
-    return MODULES[request.param]
+# The stdlib's socketserver, then ours, for each test that takes ``module``.
+module = claims_support.stdlib_then_ours
 
 
 # -- Helpers ----------------------------------------------------------------------------------
@@ -98,13 +97,6 @@ def noting(server_class):
             self.messages.append(str(error))
 
     return NotingServer
-
-
-def receive_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def ask(address, line: bytes = b"hello\n") -> bytes:
@@ -166,24 +158,6 @@ def traced_run(
                 tracer.wait_for(wait_hook, wait_count or done)
     tracer.close()
     return tracer
-
-
-def process_state(pid: int) -> str | None:
-    """The state letter of process ``pid`` (``Z`` for a zombie), or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-
-
-def wait_until(condition, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def outcome(call) -> str:

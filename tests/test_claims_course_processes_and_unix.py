@@ -36,8 +36,10 @@ import traceback
 import warnings
 from collections.abc import Iterator
 
+import claims_support
 import pytest
-from server_support import JOIN_TIMEOUT, serving
+from claims_support import nothing_arrives_within
+from server_support import JOIN_TIMEOUT, receive_all, serving
 
 import socketserver_lit
 
@@ -45,7 +47,6 @@ pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="these claims are about Linux"
 )
 
-MODULES = {"stdlib": socketserver, "lit": socketserver_lit}
 NOTEBOOK_10 = "10-partly-synchronous-fork"
 NOTEBOOK_11 = "11-selectors"
 NOTEBOOK_12 = "12-unix-sockets"
@@ -58,36 +59,11 @@ WAIT = 5.0
 PROGRAM_TIMEOUT = 60
 
 
-@pytest.fixture(params=list(MODULES), ids=list(MODULES))
-def module(request):
-    """The stdlib's socketserver, then ours."""
-    return MODULES[request.param]
+# The stdlib's socketserver, then ours, for each test that takes ``module``.
+module = claims_support.stdlib_then_ours
 
 
 # -- Helpers ----------------------------------------------------------------------------------
-
-
-def receive_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def nothing_arrives_within(sock: socket.socket, seconds: float = SHORT_WAIT) -> bool:
-    """True if nothing, not even the end of the stream, arrives on ``sock`` within ``seconds``.
-
-    Only peeks: whatever did arrive is still there for the next ``recv()``.
-    """
-    previous = sock.gettimeout()
-    sock.settimeout(seconds)
-    try:
-        sock.recv(1, socket.MSG_PEEK)
-    except TimeoutError:
-        return True
-    finally:
-        sock.settimeout(previous)
-    return False
 
 
 @contextlib.contextmanager

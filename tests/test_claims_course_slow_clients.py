@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import socket
-import socketserver
 import subprocess
 import sys
 import textwrap
@@ -32,12 +31,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import claims_support
 import pytest
-from server_support import JOIN_TIMEOUT, serving
+from claims_support import try_connect
+from server_support import JOIN_TIMEOUT, receive_all, serving, stays, wait_for
 
 import socketserver_lit
 
-MODULES = {"stdlib": socketserver, "lit": socketserver_lit}
 NOTEBOOK_5 = "05-deaf-server"
 NOTEBOOK_9 = "09-slow-clients-backpressure"
 
@@ -53,10 +53,8 @@ PIECE = 16 * 1024
 SMALL_BUFFER = 32 * 1024
 
 
-@pytest.fixture(params=list(MODULES), ids=list(MODULES))
-def module(request: pytest.FixtureRequest) -> Any:
-    """The stdlib's socketserver, then ours."""
-    return MODULES[request.param]
+# The stdlib's socketserver, then ours, for each test that takes ``module``.
+module = claims_support.stdlib_then_ours
 
 
 # -- Helpers ----------------------------------------------------------------------------------
@@ -66,30 +64,6 @@ def served(server: Any) -> contextlib.AbstractContextManager[Any]:
     """Run ``server`` in a thread for the block (a short poll interval: the stdlib's shutdown
     waits for it), then shut it down and close it."""
     return serving(server, poll_interval=0.05)
-
-
-def wait_until(condition: Callable[[], bool], what: str, limit: float = WAIT) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
-
-
-def stays(condition: Callable[[], bool], seconds: float = 0.3) -> bool:
-    """True if ``condition`` holds throughout ``seconds`` (checked every 10 ms)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not condition():
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def receive_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def read_line(sock: socket.socket) -> bytes:
@@ -130,21 +104,6 @@ def upper_handler(module: Any, timeout: float | None = WAIT) -> Any:
 
     UpperHandler.timeout = timeout
     return UpperHandler
-
-
-def try_connect(address: Any, opened: list[socket.socket], timeout: float = 0.3) -> str:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(address)
-    except ConnectionRefusedError:
-        sock.close()
-        return "refused"
-    except TimeoutError:
-        sock.close()
-        return "timed out"
-    opened.append(sock)
-    return "connected"
 
 
 def listen_overflows() -> int:
@@ -257,7 +216,7 @@ def test_a_busy_tcpserver_lets_new_clients_connect_but_reads_them_only_after_the
 
     server = Server(("127.0.0.1", 0), upper_handler(module))
     with served(server), clients(server.server_address, 1) as (slow,):
-        wait_until(lambda: len(accepted) == 1, "the slow client to be accepted")
+        wait_for(lambda: len(accepted) == 1, "the slow client to be accepted")
         with socket.create_connection(server.server_address, timeout=WAIT) as probe:
             probe.sendall(b"probe\n")
             assert stays(lambda: len(accepted) == 1), "accepted the probe while busy"
@@ -292,7 +251,7 @@ def test_threading_tcpserver_starts_one_thread_per_connected_client(module):
     with served(server):
         serving_threads = request_threads()  # served() runs the loop in a daemon thread
         with clients(server.server_address, 30) as opened:
-            wait_until(lambda: request_threads() == serving_threads + 30, "30 request threads")
+            wait_for(lambda: request_threads() == serving_threads + 30, "30 request threads")
             assert stays(lambda: request_threads() == serving_threads + 30)
             assert ask_each(opened) == expected_answers(30)
 
@@ -329,7 +288,7 @@ def test_forking_servers_run_at_most_max_children_and_wait_at_the_limit(module):
         return len(server.active_children or ())
 
     with served(server), clients(server.server_address, 5) as opened:
-        wait_until(lambda: children() == 2, "two children")
+        wait_for(lambda: children() == 2, "two children")
         assert stays(lambda: children() == 2), "forked beyond max_children"
         assert ask_each(opened) == expected_answers(5)
 
@@ -418,7 +377,7 @@ def test_the_pool_runs_at_most_max_workers_threads():
 
     server = Pool(("127.0.0.1", 0), upper_handler(socketserver_lit))
     with served(server), clients(server.server_address, 8) as opened:
-        wait_until(lambda: workers() == 3, "three workers")
+        wait_for(lambda: workers() == 3, "three workers")
         assert stays(lambda: workers() == 3)
         assert ask_each(opened) == expected_answers(8)
 
@@ -729,7 +688,7 @@ def test_a_pool_accepts_workers_plus_queue_the_kernel_holds_backlog_plus_one_and
             for _ in range(10):
                 outcomes.append(try_connect(server.server_address, opened))
                 if len(accepted) < 5:  # let the pool take each one it has room for
-                    wait_until(lambda: len(accepted) == len(opened), "the pool to accept")
+                    wait_for(lambda: len(accepted) == len(opened), "the pool to accept")
             assert stays(lambda: len(accepted) == 5), "the pool accepted beyond its bound"
             assert ask_each(opened) == expected_answers(8)
     finally:
@@ -761,6 +720,6 @@ def test_a_pool_without_a_queue_bound_accepts_every_client_but_bounds_its_thread
 
     server = Unbounded(("127.0.0.1", 0), upper_handler(socketserver_lit))
     with served(server), clients(server.server_address, 20) as opened:
-        wait_until(lambda: len(accepted) == 20, "every client to be accepted")
+        wait_for(lambda: len(accepted) == 20, "every client to be accepted")
         assert workers() == 2
         assert ask_each(opened) == expected_answers(20)

@@ -40,12 +40,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import claims_support
 import pytest
 from server_support import JOIN_TIMEOUT, open_descriptor_count
 
 import socketserver_lit
 
-MODULES = {"stdlib": socketserver, "lit": socketserver_lit}
 NOTEBOOK_6 = "06-use-your-head"
 NOTEBOOK_7 = "07-shutting-down"
 
@@ -55,10 +55,8 @@ WAIT = 5.0
 CLIENT_THINKS = 0.005
 
 
-@pytest.fixture(params=list(MODULES), ids=list(MODULES))
-def module(request):
-    """The stdlib's socketserver, then ours."""
-    return MODULES[request.param]
+# The stdlib's socketserver, then ours, for each test that takes ``module``.
+module = claims_support.stdlib_then_ours
 
 
 # -- Helpers: the counter service of notebook 06 -------------------------------------------

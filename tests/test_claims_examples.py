@@ -16,27 +16,22 @@ closed, every child process reaped, every wait bounded.
 from __future__ import annotations
 
 import errno
-import fcntl
 import io
 import json
 import os
 import re
 import socket
-import socketserver
 import subprocess
 import sys
-import termios
 import textwrap
 import threading
-import time
 from pathlib import Path
 
+import claims_support
 import pytest
-from server_support import open_descriptor_count, serving
+from claims_support import MODULES, bytes_waiting, nothing_arrives_within, process_state
+from server_support import open_descriptor_count, receive_all, serving, wait_until
 
-import socketserver_lit
-
-MODULES = {"stdlib": socketserver, "lit": socketserver_lit}
 EXAMPLES = Path(__file__).resolve().parent.parent / "notebooks" / "examples"
 SANITIZE_FILE = EXAMPLES.parent / "sanitize.cfg"
 
@@ -46,54 +41,8 @@ WAIT = 5.0
 SHORT_WAIT = 0.3
 
 
-@pytest.fixture(params=list(MODULES), ids=list(MODULES))
-def module(request):
-    """The stdlib's socketserver, then ours."""
-    return MODULES[request.param]
-
-
-def receive_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def bytes_waiting(sock: socket.socket) -> int:
-    """Received bytes the kernel holds for ``sock``, not read yet (FIONREAD)."""
-    return int.from_bytes(fcntl.ioctl(sock.fileno(), termios.FIONREAD, bytes(4)), sys.byteorder)
-
-
-def wait_until(condition, timeout: float = WAIT) -> bool:
-    """Poll ``condition()`` every millisecond or so until it is true or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
-
-
-def nothing_arrives_within(sock: socket.socket, seconds: float = SHORT_WAIT) -> bool:
-    """True if no byte (and no end of stream) arrives on ``sock`` within ``seconds``."""
-    previous = sock.gettimeout()
-    sock.settimeout(seconds)
-    try:
-        sock.recv(1, socket.MSG_PEEK)
-    except TimeoutError:
-        return True
-    finally:
-        sock.settimeout(previous)
-    return False
-
-
-def process_state(pid: int) -> str | None:
-    """The state letter of process ``pid`` (``Z`` for a zombie), or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return None
+# The stdlib's socketserver, then ours, for each test that takes ``module``.
+module = claims_support.stdlib_then_ours
 
 
 # -- 01-tcp-server ---------------------------------------------------------------------------
