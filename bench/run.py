@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` importable
@@ -574,22 +575,34 @@ def main(argv: list[str] | None = None) -> int:
     # The docs page includes table.md and flood.md (pymdownx snippets), so it quotes
     # exactly these runs.
     if document is not None:
-        write_json(out / "results.json", document)
-        if can_plot:
-            report.plot(document, figures["throughput"])
-            progress(f"wrote {figures['throughput']} and the figures beside it")
-        table = report.markdown_table(document)
-        (out / "table.md").write_text(table + "\n")
-        print(table)
+        throughput = figures["throughput"]
+        drawn = f"{throughput} and the figures beside it"
+        figure = (report.plot, throughput, drawn) if can_plot else None
+        publish(document, out / "results.json", out / "table.md", report.markdown_table, figure)
     if flood is not None:
-        write_json(out / "flood.json", flood)
-        if can_plot:
-            report.plot_flood_figure(flood, figures["flood"])
-            progress(f"wrote {figures['flood']}")
-        table = report.flood_markdown(flood)
-        (out / "flood.md").write_text(table + "\n")
-        print(table)
+        flood_figure = figures["flood"]
+        figure = (report.plot_flood_figure, flood_figure, str(flood_figure)) if can_plot else None
+        publish(flood, out / "flood.json", out / "flood.md", report.flood_markdown, figure)
     return 0
+
+
+def publish(
+    document: dict,
+    json_path: Path,
+    table_path: Path,
+    markdown: Callable[[dict], str],
+    figure: tuple[Callable[[dict, Path], object], Path, str] | None,
+) -> None:
+    """Write ``document`` as JSON; draw ``figure`` (draw, path, what to say it wrote), if any;
+    write its markdown table (``markdown(document)``) and print it."""
+    write_json(json_path, document)
+    if figure is not None:
+        draw, path, drawn = figure
+        draw(document, path)
+        progress(f"wrote {drawn}")
+    table = markdown(document)
+    table_path.write_text(table + "\n")
+    print(table)
 
 
 def write_json(path: Path, document: dict) -> None:
