@@ -13,6 +13,9 @@ the helpers here:
   documented defaults (``localhost``, port 9999), so tests and the tour can run
   the same programs on free ports. A server binds to all interfaces only when
   asked (``--host 0.0.0.0`` or ``--host ""``), and then says so.
+* ``build_tcp_server_parser`` and ``run_tcp_server`` are the command line and the
+  run of the two documented TCP servers, which differ only in their handler:
+  ``--threading`` (ours) serves that handler from a ``ThreadingTCPServer``.
 * ``run_server`` calls an example's ``serve(host, port)`` and turns the ways a
   server program ends badly into one line each: an address it cannot listen on
   (with what to do about it) and Ctrl-C (a clean stop, exit status 0).
@@ -43,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import os
 import signal
 import socket
@@ -51,6 +55,8 @@ import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
+
+import socketserver_lit as socketserver
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 9999  # the port of the documented TCP and UDP examples
@@ -125,6 +131,19 @@ def add_threading_argument(parser: argparse.ArgumentParser) -> None:
         help="handle each connection in a thread of its own (ThreadingTCPServer), so that "
         "a client that stays connected does not make the next one wait",
     )
+
+
+def build_tcp_server_parser(prog: str, summary: str, add_help: bool) -> argparse.ArgumentParser:
+    """The command line of the documented TCP servers (``tcp_server``, ``stream_server``):
+    ``--host``, ``--port`` (default localhost port 9999), ``--threading``."""
+    parser = build_parser(
+        prog,
+        summary + ". Prints each request to standard output; Ctrl-C stops it.",
+        add_help,
+    )
+    add_address_arguments(parser, protocol="TCP")
+    add_threading_argument(parser)
+    return parser
 
 
 def add_timeout_argument(parser: argparse.ArgumentParser, default: float = 5.0) -> None:
@@ -205,6 +224,26 @@ def run_server(
             raise
         return fail(program, message)
     return EXIT_OK
+
+
+def run_tcp_server(
+    serve: Callable[[str, int], None],
+    handler_class: type,
+    args: argparse.Namespace,
+    program: str,
+) -> int:
+    """Run a documented TCP server until Ctrl-C: ``serve(host, port)`` (the documented main
+    block), or, given ``--threading``, ``handler_class`` on a ``ThreadingTCPServer``."""
+    chosen = functools.partial(serve_threading, handler_class) if args.threading else serve
+    return run_server(chosen, args.host, args.port, program, "TCP")
+
+
+def serve_threading(handler_class: type, host: str, port: int) -> None:
+    """The documented main block with a thread per connection (``--threading``), as in the
+    tutorial's step 6."""
+    with socketserver.ThreadingTCPServer((host, port), handler_class) as server:
+        announce(server)
+        server.serve_forever()
 
 
 @contextlib.contextmanager

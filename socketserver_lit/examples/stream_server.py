@@ -60,29 +60,14 @@ def serve(host: str, port: int) -> None:
         server.serve_forever()
 
 
-def serve_threading(host: str, port: int) -> None:
-    """``serve`` with a thread per connection (``--threading``), as in the tutorial's step 6."""
-    with socketserver.ThreadingTCPServer((host, port), MyTCPHandler) as server:
-        _program.announce(server)
-        server.serve_forever()
-
-
 def build_parser(prog: str | None = None, add_help: bool = True) -> argparse.ArgumentParser:
     """The command line: ``--host``, ``--port`` (default localhost port 9999), ``--threading``."""
-    parser = _program.build_parser(
-        prog or PROGRAM,
-        SUMMARY + ". Prints each request to standard output; Ctrl-C stops it.",
-        add_help,
-    )
-    _program.add_address_arguments(parser, protocol="TCP")
-    _program.add_threading_argument(parser)
-    return parser
+    return _program.build_tcp_server_parser(prog or PROGRAM, SUMMARY, add_help)
 
 
 def run(args: argparse.Namespace, prog: str | None = None) -> int:
-    """Serve until Ctrl-C; return the exit status."""
-    chosen = serve_threading if args.threading else serve
-    return _program.run_server(chosen, args.host, args.port, prog or PROGRAM, "TCP")
+    """Serve until Ctrl-C (with ``--threading``, a thread per connection); the exit status."""
+    return _program.run_tcp_server(serve, MyTCPHandler, args, prog or PROGRAM)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
