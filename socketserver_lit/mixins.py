@@ -308,7 +308,8 @@ class ThreadPoolMixIn:
     def _leave_pool(self) -> None:
         """Forget this worker; if it leaves requests behind with no one to run them, replace it.
 
-        A worker leaves when the pool closes, or when ``SystemExit`` escapes a handler
+        A worker leaves when the pool closes, or when an exception that is not an
+        ``Exception`` (``SystemExit``, ``KeyboardInterrupt``) escapes a handler
         (``_run_to_the_end`` passes only ``Exception`` to ``handle_error``).
         """
         with self._pool_lock:

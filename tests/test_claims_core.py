@@ -299,8 +299,8 @@ def alive_after_shutdown(module: Any, attempts: int = 200) -> int:
 
 def test_on_3_13_the_stdlib_shutdown_often_returns_before_its_thread_has_exited():
     """servers.py, _ServeLoop.wait_for_thread_to_end: "On Python 3.13 the waiting thread
-    often runs first (measured: the stdlib's own shutdown() then leaves
-    thread.is_alive() true in about half of 200 tries)"."""
+    often runs first when shutdown() comes right after the thread started (measured: the
+    stdlib's own shutdown() then leaves thread.is_alive() true in 89 to 155 of 200 tries)"."""
     alive = alive_after_shutdown(stdlib_socketserver)
     if sys.version_info[:2] == (3, 13):
         assert alive >= 20, f"only {alive} of 200"  # measured 89 to 155 of 200
@@ -615,5 +615,22 @@ def test_the_stdlib_loop_spins_silently_when_accept_finds_no_free_descriptor():
     )
     assert child.returncode == 0, child.stderr
     result = json.loads(child.stdout)
-    assert result["served"] and result["turns"] > 100, result
+    assert result["served"] and result["turns"] > 1000, result  # thousands in 0.5 s
     assert child.stderr == ""  # not a word
+
+
+def test_thread_name_numbers_count_thread_objects_created_without_a_name_not_started_ones():
+    """notebooks/examples/06-threading-udp.ipynb, "What just happened": "The numbers in the
+    names count the `Thread` objects this Python has created without a name of their own,
+    started or not". Run in a fresh interpreter so that no other thread was made first."""
+    program = (
+        "import threading\n"
+        "print(threading.Thread(target=None).name)\n"
+        "unstarted = [threading.Thread(target=None) for _ in range(5)]\n"
+        "threading.Thread(target=None, name='named').start()\n"
+        "print(threading.Thread(target=None).name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout.split() == ["Thread-1", "Thread-7"]

@@ -484,7 +484,7 @@ def test_stdlib_second_loop_outlives_shutdown_and_ours_is_refused() -> None:
 
 def test_stdlib_loop_spins_silently_without_a_free_descriptor_and_ours_warns_and_pauses() -> None:
     """beyond-stdlib.md, migration.md, README: "`accept()` finds no free descriptor (`EMFILE`) |
-    the loop tries again at once, hundreds of times in half a second, and prints nothing | warns
+    the loop tries again at once, thousands of times in half a second, and prints nothing | warns
     once (`RuntimeWarning`, naming `ulimit -n`) and tries again every 0.1 s". The program of
     tests/server_support.py uses up the descriptors of a fresh interpreter and counts the loop's
     turns in half a second. Also tests/test_claims_core.py and tests/test_servers.py."""
@@ -500,9 +500,9 @@ def test_stdlib_loop_spins_silently_without_a_free_descriptor_and_ours_warns_and
         assert child.returncode == 0, child.stderr
         outcomes[name] = (json.loads(child.stdout), child.stderr)
     (stdlib, stdlib_printed), (ours, our_printed) = outcomes["stdlib"], outcomes["lit"]
-    assert stdlib["served"] and stdlib["turns"] > 100 and stdlib_printed == ""
-    assert ours["served"] and ours["turns"] <= 10  # 0.5 s at one try per 0.1 s
-    assert our_printed.count("RuntimeWarning: accept() failed with EMFILE") == 1
+    assert stdlib["served"] and stdlib["turns"] > 1000 and stdlib_printed == "", outcomes
+    assert ours["served"] and ours["turns"] <= 10, outcomes  # 0.5 s at one try per 0.1 s
+    assert our_printed.count("RuntimeWarning: accept() failed with EMFILE") == 1, outcomes
     assert "ulimit -n" in our_printed
 
 
@@ -690,7 +690,9 @@ def test_shutdown_of_a_closed_server_that_never_served_returns_only_in_ours() ->
 def test_both_threading_servers_forget_finished_request_threads(module: Any) -> None:
     """beyond-stdlib.md: "`ThreadingMixIn` forgets its finished request threads as new ones
     start in both modules, so neither holds one thread object per request ever served (after
-    200 requests, each held one or two)". Counts the Thread objects the server holds."""
+    200 requests, each held only the few still finishing, never one per request)". Counts the
+    Thread objects the server holds: one or two on a quiet machine, a few more on a busy one,
+    while the last requests' threads finish."""
     server = module.ThreadingTCPServer(("127.0.0.1", 0), echo_handler(module))
     with serving(server):
         for _ in range(200):
@@ -702,7 +704,7 @@ def test_both_threading_servers_forget_finished_request_threads(module: Any) -> 
             elif hasattr(value, "__iter__") and not isinstance(value, (str, bytes, tuple)):
                 with contextlib.suppress(TypeError):
                     held += sum(isinstance(item, threading.Thread) for item in list(value))
-    assert 1 <= held <= 2
+    assert held <= 10  # of 200 served
 
 
 def test_a_unix_socket_file_is_left_on_close_unless_remove_socket_file_on_close(
@@ -3446,7 +3448,9 @@ def test_the_readmes_running_the_examples_section(check: Callable[[], None]) -> 
     """README, "Running the examples": "`--only tcp-client` or any other subcommand name runs just
     the examples that use that program"; "Servers listen on `localhost` unless you pass `--host`,
     and Ctrl-C stops them with exit status 0"; "A server with `--threading` first waits for the
-    requests still in progress, and says so; a second Ctrl-C stops it at once"; "A client needs
+    requests still in progress, and says so; a second Ctrl-C stops it at once, abandoning them
+    (the process then ends killed by SIGINT, as a program that does not handle Ctrl-C does)";
+    "A client needs
     at least one word to send"; "An error is one line on standard error; for a busy port, an
     unknown host or no server listening, it says what to do next"; "every example is also a
     module". Each runs the test of tests/test_cli.py, tests/test_examples.py or

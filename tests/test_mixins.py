@@ -474,3 +474,40 @@ def test_thread_pool_starts_a_worker_per_queued_request_up_to_the_limit(serve):
             for holder in holders:
                 assert holder.recv(100) == b"answered"
                 holder.close()
+
+
+@pytest.mark.parametrize("leaving", [SystemExit, KeyboardInterrupt])
+def test_a_pool_worker_ended_by_a_handler_is_replaced_and_the_next_request_served(leaving):
+    """mixins.py, ThreadPoolMixIn._leave_pool: a worker leaves when an exception that is
+    not an ``Exception`` (SystemExit, KeyboardInterrupt) escapes a handler; requests it
+    leaves behind get a new worker."""
+
+    class LeaveOnce(ss.StreamRequestHandler):
+        def handle(self) -> None:
+            if self.rfile.readline(100) == b"leave\n":
+                raise leaving
+            self.wfile.write(b"served\n")
+
+    class OneWorker(ss.ThreadPoolTCPServer):
+        max_workers = 1
+
+    uncaught: list[type[BaseException]] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = lambda arguments: uncaught.append(arguments.exc_type)
+    try:
+        with OneWorker(("127.0.0.1", 0), LeaveOnce) as server:
+            thread = threading.Thread(target=server.serve_forever, args=(0.05,))
+            thread.start()
+            try:
+                with socket.create_connection(server.server_address, timeout=5) as first:
+                    first.sendall(b"leave\n")
+                    assert first.recv(100) == b""  # its worker left; the request was closed
+                assert exchange(server.server_address, b"next\n") == b"served\n"
+            finally:
+                server.shutdown()
+                thread.join(JOIN_TIMEOUT)
+    finally:
+        threading.excepthook = previous_hook
+    # It ended the worker thread, which handed it to threading.excepthook (whose default
+    # prints nothing for SystemExit and a traceback for KeyboardInterrupt).
+    assert uncaught == [leaving]

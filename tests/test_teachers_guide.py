@@ -52,3 +52,51 @@ def test_the_guide_says_how_many_notebooks_there_are():
 def test_the_nbgrader_lines_are_the_ones_the_package_exports():
     block = GUIDE.split("```python\n", 1)[1].split("```", 1)[0]
     assert block.strip() == teaching.NBGRADER_CONFIG.strip()
+
+
+def notebooks_named(cell: str) -> list[str]:
+    """'01–02; 05, 07' -> ['01', '02', '05', '07']: ranges written with an en dash expanded."""
+    named = []
+    for first, last in re.findall(r"\b(\d\d)(?:–(\d\d))?\b", cell):
+        named += [f"{number:02d}" for number in range(int(first), int(last or first) + 1)]
+    return named
+
+
+def table_of_notebooks() -> dict[str, tuple[list[str], int]]:
+    """Each notebook's number -> (the numbers it builds on, its class time in minutes)."""
+    table = {}
+    for match in ROW.finditer(GUIDE):
+        cells = match.group(0).split("|")
+        minutes = re.fullmatch(r" (\d+) min ", cells[4])
+        assert minutes, cells[4]
+        table[match["stem"][:2]] = (notebooks_named(cells[3]), int(minutes[1]))
+    return table
+
+
+def paths() -> dict[str, tuple[str, str]]:
+    section = GUIDE.split("## Paths through the course", 1)[1].split("## The notebooks", 1)[0]
+    rows = [row.split("|")[1:4] for row in section.splitlines() if row.startswith("| A ")]
+    return {name.strip(): (notebooks.strip(), time.strip()) for name, notebooks, time in rows}
+
+
+def test_every_path_takes_each_notebook_after_the_ones_it_builds_on():
+    table = table_of_notebooks()
+    for name, (notebooks, _time) in paths().items():
+        if name.startswith("A full module"):
+            continue  # all seventeen, in order
+        seen: set[str] = set()
+        for number in notebooks_named(notebooks):
+            missing = [needed for needed in table[number][0] if needed not in seen]
+            assert missing == [], f"{name}: {number} builds on {missing}, not taken before"
+            seen.add(number)
+
+
+def test_the_lab_takes_the_time_it_says_and_each_session_of_the_week_at_most_two_hours():
+    table = table_of_notebooks()
+    lab_notebooks, lab_time = paths()["A lab of an hour and a half"]
+    assert lab_time == f"{sum(table[n][1] for n in notebooks_named(lab_notebooks))} min"
+    week_notebooks, week_time = paths()["A week (five sessions of two hours)"]
+    sessions = week_notebooks.split(";")
+    assert len(sessions) == 5 and week_time == "10 h"
+    for session in sessions:
+        assert sum(table[n][1] for n in notebooks_named(session)) <= 120, session
