@@ -46,6 +46,7 @@ from typing import Any
 import claims_support
 import pytest
 from claims_support import MODULES
+from server_support import serving as serving_with
 
 import socketserver_lit
 
@@ -124,18 +125,10 @@ def site(tmp_path: Path) -> Path:
     return folder
 
 
-@contextlib.contextmanager
-def serving(server: Any) -> Iterator[Any]:
-    """The notebook's serving(): the loop in a thread for the block, then stop and close."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        thread.join(WAIT)
-        server.server_close()
-        assert not thread.is_alive(), "serve_forever() did not return after shutdown()"
+def serving(server: Any) -> contextlib.AbstractContextManager[Any]:
+    """The notebook's serving(): the loop in a thread for the block (it polls every 0.05 s),
+    then stop and close (server_support.serving)."""
+    return serving_with(server, poll_interval=0.05)
 
 
 def request_threads() -> list[threading.Thread]:
