@@ -477,7 +477,8 @@ class Tracer:
 
         Raises:
             ValueError: ``hook`` is not a hook, or this tracer does not record it;
-                ``event`` is not ``"call"``, ``"return"`` or ``"raise"``.
+                ``event`` is not ``"call"``, ``"return"`` or ``"raise"``; ``count`` is
+                less than 1 or ``timeout`` is negative.
             RuntimeError: the tracer is closed and has fewer records than asked for.
             TimeoutError: after ``timeout`` seconds, saying how many were seen.
         """
@@ -489,6 +490,13 @@ class Tracer:
             )
         if event not in ("call", "return", "raise"):
             raise ValueError(f"event must be 'call', 'return' or 'raise', not {event!r}")
+        if count < 1:
+            raise ValueError(
+                f"wait_for({hook!r}, count={count!r}) would return at once: count is how many "
+                "records to wait for, 1 or more"
+            )
+        if timeout < 0:
+            raise ValueError(f"timeout is in seconds and cannot be negative, not {timeout!r}")
         deadline = time.monotonic() + timeout
         while True:
             seen = sum(1 for r in self.records() if r.hook == hook and r.event == event)

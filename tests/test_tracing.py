@@ -750,6 +750,19 @@ def test_wait_for_refuses_an_unknown_event(tracer: Tracer) -> None:
         tracer.wait_for("handle", event="finish")
 
 
+@pytest.mark.parametrize("count", [0, -1])
+def test_wait_for_refuses_a_count_below_one_instead_of_returning_at_once(
+    tracer: Tracer, count: int
+) -> None:
+    with pytest.raises(ValueError, match="would return at once: count is how many records"):
+        tracer.wait_for("handle", count)
+
+
+def test_wait_for_refuses_a_negative_timeout(tracer: Tracer) -> None:
+    with pytest.raises(ValueError, match="timeout is in seconds and cannot be negative, not -1"):
+        tracer.wait_for("handle", timeout=-1)
+
+
 def test_unknown_hook_names_are_refused_when_recording_and_rendering(tracer: Tracer) -> None:
     with pytest.raises(ValueError, match="hooks: 'hadnle' is not a hook; did you mean 'handle'"):
         Tracer(hooks=["handle", "hadnle"])
