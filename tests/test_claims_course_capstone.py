@@ -199,12 +199,21 @@ def stdout_of(cell: dict[str, Any]) -> str:
 
 
 def program(name: str) -> str:
-    """The source of a program the notebook writes with %%writefile."""
+    """The source of a program the notebook writes with %%writefile, and then adds to with
+    %%writefile -a (a long program is written in parts, each after the text that explains it).
+    Each part is written as a cell magic's body is: with a newline at its end."""
+    parts = []
     for cell in notebook_cells():
         first_line, _, rest = cell["source"].partition("\n")
-        if cell["cell_type"] == "code" and first_line == f"%%writefile {name}":
-            return rest
-    raise LookupError(f"the notebook writes no {name}")
+        if cell["cell_type"] != "code":
+            continue
+        if first_line == f"%%writefile {name}":
+            parts = [rest]
+        elif first_line == f"%%writefile -a {name}" and parts:
+            parts.append(rest)
+    if not parts:
+        raise LookupError(f"the notebook writes no {name}")
+    return "".join(part if part.endswith("\n") else part + "\n" for part in parts)
 
 
 def write_programs(folder: Path) -> None:

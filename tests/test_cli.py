@@ -169,6 +169,71 @@ def test_a_client_with_no_words_is_a_usage_error_and_sends_nothing(name):
     assert error == "the following arguments are required: WORD\n"
 
 
+@pytest.mark.parametrize("name", ["tcp-client", "udp-client"])
+@pytest.mark.parametrize("words", [[""], [" ", ""]], ids=["empty", "blank"])
+def test_a_client_given_only_blank_words_is_a_usage_error_and_sends_nothing(name, words):
+    kind = socket.SOCK_STREAM if name == "tcp-client" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as listener:
+        listener.bind(("127.0.0.1", 0))
+        if kind == socket.SOCK_STREAM:
+            listener.listen()
+        port = listener.getsockname()[1]
+        result = run([*command(), name, "--host", "127.0.0.1", "--port", str(port), *words])
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):  # no connection waiting, no datagram queued
+            listener.accept() if kind == socket.SOCK_STREAM else listener.recv(100)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        f"socketserver-lit {name}: error: the words to send are blank: give at least one word "
+        "with text"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["tcp-server", "--host", "[::1]", "--port", "0"],
+            "drop the brackets, which belong in URLs only: --host ::1",
+        ),
+        (
+            ["udp-server", "--host", "[::1]", "--port", "0"],
+            "drop the brackets, which belong in URLs only: --host ::1",
+        ),
+        (
+            ["tcp-client", "--host", "[::1]", "--port", "9", "hi"],
+            "'[::1]' is an IPv6 address written as in a URL, and this program speaks IPv4; "
+            "pass --host with an IPv4 address or name, e.g. 127.0.0.1",
+        ),
+        (
+            ["udp-client", "--host", "[::1]", "--port", "9", "hi"],
+            "'[::1]' is an IPv6 address written as in a URL, and this program speaks IPv4; "
+            "pass --host with an IPv4 address or name, e.g. 127.0.0.1",
+        ),
+    ],
+)
+def test_an_ipv6_address_in_url_brackets_gets_one_line_that_fits_the_program(arguments, message):
+    result = run([*command(), *arguments])
+    assert result.returncode == 1 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.rstrip().endswith(message)
+
+
+def test_a_server_told_to_drop_the_brackets_listens_on_the_ipv6_address():
+    from test_examples import ServerProcess, example
+
+    process = ServerProcess(example("tcp_server") + ["--host", "::1", "--port", "0"])
+    try:
+        banner = re.fullmatch(
+            r"Serving TCP on \[::1\] port (\d+); press Ctrl-C to stop\.", process.banner
+        )
+        assert banner, process.banner
+        with socket.create_connection(("::1", int(banner[1])), timeout=10) as client:
+            client.sendall(b"hi\n")
+            assert client.recv(100) == b"HI\n"
+    finally:
+        assert process.stop().returncode == 0
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

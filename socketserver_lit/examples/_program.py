@@ -113,7 +113,8 @@ def add_address_arguments(
     if role == "server":
         host_help = (
             "host name or address to listen on (default: %(default)s; a server listens on "
-            "all interfaces only if you ask for it with 0.0.0.0)"
+            "all interfaces only if you ask for it, with 0.0.0.0, :: or an empty host, "
+            "and then warns)"
         )
         port_help = f"{protocol} port to listen on (default: %(default)s; 0 picks a free one)"
     else:
@@ -156,11 +157,21 @@ def add_timeout_argument(parser: argparse.ArgumentParser, default: float = 5.0) 
     )
 
 
+class _Words(argparse.Action):
+    """Keep the words, unless all of them are blank: that would send only a newline."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        if not "".join(values).strip():
+            parser.error("the words to send are blank: give at least one word with text")
+        setattr(namespace, self.dest, values)
+
+
 def add_words_argument(parser: argparse.ArgumentParser, example: str) -> None:
-    """Add the words a client sends: at least one, as for any required argument."""
+    """Add the words a client sends: at least one with text, as for a required argument."""
     parser.add_argument(
         "words",
         nargs="+",
+        action=_Words,
         metavar="WORD",
         help=f"the words to send, joined by spaces, e.g. {example}; put words that "
         "start with - after --",
@@ -361,13 +372,28 @@ def describe_address_error(
     return None
 
 
-def describe_resolution_error(error: socket.gaierror, host: str) -> str:
-    """``getaddrinfo`` could not turn ``host`` into an address the socket can use."""
+def describe_resolution_error(error: socket.gaierror, host: str, *, ipv4_only: bool = False) -> str:
+    """``getaddrinfo`` could not turn ``host`` into an address the socket can use.
+
+    ``ipv4_only``: the program's socket is ``AF_INET`` whatever the host (the documented
+    clients), so an IPv6 address is no use to it, with brackets or without.
+    """
     if error.errno == getattr(socket, "EAI_ADDRFAMILY", None):
         # An IPv6 address given to an IPv4 socket (the documented clients are AF_INET).
         return (
             f"{host!r} is not an IPv4 address, and this program speaks IPv4 "
             f"({error.strerror}); pass --host with an IPv4 address or name, e.g. 127.0.0.1"
+        )
+    if host.startswith("[") and host.endswith("]"):
+        # A URL writes an IPv6 address in brackets; a socket address does not.
+        if ipv4_only:
+            return (
+                f"{host!r} is an IPv6 address written as in a URL, and this program speaks "
+                "IPv4; pass --host with an IPv4 address or name, e.g. 127.0.0.1"
+            )
+        return (
+            f"cannot resolve host {host!r} ({error.strerror}); drop the brackets, which "
+            f"belong in URLs only: --host {host[1:-1]}"
         )
     return f"cannot resolve host {host!r} ({error.strerror}); pass --host with a name or address"
 

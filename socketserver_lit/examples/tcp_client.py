@@ -24,8 +24,9 @@ Our additions, none of which changes the transcript: ``--host``/``--port`` (the
 documented ``localhost``/``9999`` are the defaults), a ``--timeout`` so that a
 server that never answers produces an error instead of a hang, and one-line
 errors when nothing listens on the port or the host cannot be resolved. At least
-one word is required: with none, the program is a usage error (exit status 2)
-and sends nothing, where the documented client sends an empty line. Options may
+one word with text is required: with none, or only blank ones, the program is a
+usage error (exit status 2) and sends nothing, where the documented client sends
+an empty line. Options may
 come before or after the words; words that start with ``-`` go after ``--``
 (``tcp_client -- -v``).
 
@@ -83,7 +84,9 @@ def run(args: argparse.Namespace, prog: str | None = None) -> int:
     except TimeoutError:
         return _program.fail(program, f"no reply from {where} within {args.timeout:g} s")
     except socket.gaierror as error:
-        return _program.fail(program, _program.describe_resolution_error(error, args.host))
+        return _program.fail(
+            program, _program.describe_resolution_error(error, args.host, ipv4_only=True)
+        )
     except UnicodeDecodeError:
         return _program.fail(program, f"the reply from {where} is not UTF-8 text")
     except OSError as error:

@@ -20,8 +20,9 @@ is reported (on Linux) only to a *connected* UDP socket, which this one is not;
 so the documented ``recv()``, which has no timeout, waits for a reply that never
 comes. Ours waits ``--timeout`` seconds (default 5) and then says what probably
 happened. We also close the socket (a ``with`` block), which the documented
-snippet leaves to the end of the program. At least one word is required: with
-none, the program is a usage error (exit status 2) and sends nothing.
+snippet leaves to the end of the program. At least one word with text is
+required: with none, or only blank ones, the program is a usage error (exit
+status 2) and sends nothing.
 
 Read next: ``threaded_server.py``, where the server stops handling one request
 at a time.
@@ -74,7 +75,9 @@ def run(args: argparse.Namespace, prog: str | None = None) -> int:
             "there? (socketserver-lit udp-server)",
         )
     except socket.gaierror as error:
-        return _program.fail(program, _program.describe_resolution_error(error, args.host))
+        return _program.fail(
+            program, _program.describe_resolution_error(error, args.host, ipv4_only=True)
+        )
     except UnicodeDecodeError:
         return _program.fail(program, f"the reply from {where} is not UTF-8 text")
     except OSError as error:
