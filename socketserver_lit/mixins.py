@@ -183,6 +183,28 @@ class ThreadPoolMixIn:
         """Run one request to its end, in a worker; the same body as ThreadingMixIn's."""
         _run_to_the_end(self, request, client_address)
 
+    # -- the pool's settings, checked before any request is taken ----------------------
+
+    def server_activate(self) -> None:
+        """Check the pool's settings, then activate as the server class does.
+
+        Raises:
+            ValueError, TypeError: ``max_workers`` or ``max_queued_requests`` is
+                not a usable number, at construction rather than at the first request.
+        """
+        _check_pool_settings(self)
+        super().server_activate()  # type: ignore[misc]
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Check the pool's settings (they may have changed since), then serve."""
+        _check_pool_settings(self)
+        super().serve_forever(poll_interval)  # type: ignore[misc]
+
+    def handle_request(self) -> None:
+        """Check the pool's settings (they may have changed since), then handle one."""
+        _check_pool_settings(self)
+        super().handle_request()  # type: ignore[misc]
+
     def _after_fork_in_child(self) -> None:
         """In a forked child, start the pool afresh: the parent's workers do not run here."""
         super()._after_fork_in_child()  # type: ignore[misc]
@@ -256,13 +278,7 @@ class ThreadPoolMixIn:
     def _ensure_pool(self) -> None:
         if "_pool_lock" in vars(self):
             return
-        if self.max_workers < 1:
-            raise ValueError(f"max_workers must be at least 1, not {self.max_workers!r}")
-        if self.max_queued_requests is not None and self.max_queued_requests < 0:
-            raise ValueError(
-                "max_queued_requests must be 0 or more, or None for no bound, "
-                f"not {self.max_queued_requests!r}"
-            )
+        _check_pool_settings(self)
         self._pool_lock = threading.Lock()
         self._pool_work = threading.Condition(self._pool_lock)
         self._pool_room = threading.Condition(self._pool_lock)
@@ -443,6 +459,24 @@ if hasattr(os, "fork"):
             self.collect_children(blocking=self.block_on_close)
 
     __all__ += ["ForkingMixIn"]
+
+
+def _check_pool_settings(server: ThreadPoolMixIn) -> None:
+    """Refuse pool settings that could only fail later, inside the serve loop."""
+    workers, queued = server.max_workers, server.max_queued_requests
+    if not isinstance(workers, int) or isinstance(workers, bool):
+        raise TypeError(f"max_workers must be a whole number of threads, not {workers!r}")
+    if workers < 1:
+        raise ValueError(f"max_workers must be at least 1, not {workers!r}")
+    if queued is not None and (not isinstance(queued, int) or isinstance(queued, bool)):
+        raise TypeError(
+            "max_queued_requests must be a whole number of requests, or None for no bound, "
+            f"not {queued!r}"
+        )
+    if queued is not None and queued < 0:
+        raise ValueError(
+            f"max_queued_requests must be 0 or more, or None for no bound, not {queued!r}"
+        )
 
 
 def _flush_standard_streams() -> None:

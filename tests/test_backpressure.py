@@ -11,6 +11,7 @@ every accepted request is served, and that ``shutdown()``, ``server_close()`` an
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -198,12 +199,34 @@ def test_a_full_pool_holds_at_most_its_bound_of_open_requests_under_a_flood(serv
         assert server.most_open == 3
 
 
-@pytest.mark.parametrize("queued", [-1, -5])
-def test_a_negative_queue_bound_is_refused_with_a_sentence(queued):
-    server = pool_server(1, queued)
+@pytest.mark.parametrize(
+    ("workers", "queued", "error", "sentence"),
+    [
+        (1, -1, ValueError, "max_queued_requests must be 0 or more, or None for no bound"),
+        (0, 4, ValueError, "max_workers must be at least 1, not 0"),
+        ("4", 4, TypeError, "max_workers must be a whole number of threads, not '4'"),
+        (2.5, 4, TypeError, "max_workers must be a whole number of threads, not 2.5"),
+        (2, 1.5, TypeError, "max_queued_requests must be a whole number of requests"),
+    ],
+)
+@pytest.mark.parametrize("base", [ss.ThreadPoolTCPServer, ss.ThreadPoolUDPServer])
+def test_bad_pool_settings_are_refused_at_construction_with_a_sentence(
+    workers, queued, error, sentence, base
+):
+    # Not at the first request, where the error would end the serve loop and leave the
+    # client waiting.
+    with pytest.raises(error, match=re.escape(sentence)):
+        pool_server(workers, queued, base=base)
+
+
+def test_pool_settings_changed_after_construction_are_checked_before_serving():
+    server = pool_server(1, 1)
     try:
-        with pytest.raises(ValueError, match="max_queued_requests must be 0 or more"):
-            server._ensure_pool()
+        server.max_workers = 0
+        with pytest.raises(ValueError, match="max_workers must be at least 1"):
+            server.serve_forever(0.05)
+        with pytest.raises(ValueError, match="max_workers must be at least 1"):
+            server.handle_request()
     finally:
         server.server_close()
 
