@@ -6,15 +6,19 @@ The pages are opened in headless Chromium at a laptop's window (1280x900) and a 
 - the literate source pages set prose beside the code it explains on the laptop and in one
   column on the phone; each divider comment of the module is a heading in the page's table of
   contents; a 100-character line (the project's line length) fits the code column;
-- no code block on a literate or notebook page overflows sideways; on the phone nothing on a
-  notebook page overflows the window (every notebook under notebooks/, found on disk, so a
-  notebook added later is checked too);
+- at 1280 px the folded contents of a literate page open when a link in them gets the keyboard
+  focus; an example in a docstring wraps at spaces and never breaks a name;
+- no code block on a literate or notebook page overflows sideways (a docstring example holding a
+  name longer than its line scrolls in its own box); on the phone nothing on a notebook page
+  overflows the window (every notebook under notebooks/, found on disk, so a notebook added
+  later is checked too);
+- no copy button covers code: on the literate pages at 1280 px, on every notebook page at
+  1280 px and on the phone;
 - every table on the site fits the phone's window or scrolls sideways in Material's own box
   for it, and no word or name in a table breaks in the middle, on the laptop or the phone;
 - the Performance figures and every figure a notebook draws fit the text column without being
-  shrunk below their drawn size;
-- notebook cells use the site's code font, background and colours, and their copy button never
-  covers code.
+  shrunk below their drawn size; on the phone they keep that size and scroll in their own box;
+- notebook cells use the site's code font, background and colours.
 
 Diagrams have their own file, test_site_diagrams.py.
 
@@ -186,6 +190,69 @@ def test_each_divider_comment_is_a_heading_in_the_table_of_contents(desktop, sit
     assert problems.lines == []
 
 
+# How many times the keyboard test may press Tab before focus must have reached the contents:
+# the header, its search and the navigation tabs come first (about 15 stops on source/servers/).
+MOST_TABS_TO_THE_CONTENTS = 40
+# The folded strip, and the strip slid out over the page (12.1rem at 20 px to the rem is 242 px).
+FOLDED_CONTENTS_WIDEST = 60
+OPEN_CONTENTS_NARROWEST = 200
+CONTENTS_STATE = """() => {
+  const sidebar = document.querySelector(".md-sidebar--secondary");
+  const inner = sidebar.querySelector(".md-sidebar__inner");
+  const focused = document.activeElement;
+  const focusedHere = sidebar.contains(focused) && focused.matches("a");
+  let onTop = false;
+  if (focusedHere) {
+    const box = focused.getBoundingClientRect();
+    const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    onTop = !!hit && (hit === focused || focused.contains(hit));
+  }
+  const strip = sidebar.getBoundingClientRect();
+  const hitInStrip = document.elementFromPoint(strip.right - 10, strip.top + 100);
+  return {
+    width: strip.width,
+    // Seen: neither transparent nor `visibility: hidden` (the two ways to hide them folded).
+    linksSeen: [...inner.querySelectorAll("a")].filter(
+      link => link.checkVisibility({opacityProperty: true, visibilityProperty: true})).length,
+    focused: focusedHere ? focused.textContent.trim() : null,
+    onTop,
+    linkUnderPointer: !!hitInStrip?.closest("a"),
+  };
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_folded_contents_open_when_a_link_gets_the_keyboard_focus(chromium, site_url, scheme):
+    """At 1280 px the contents are a folded strip; a reader who tabs through the page reaches
+    its links, and the strip slides out with the focused link in view."""
+    with browser_tab(chromium, site_url, viewport=DESKTOP, dark=scheme == "dark") as tab:
+        page, problems = open_page(tab, site_url, "source/servers/")
+        folded = page.evaluate(CONTENTS_STATE)
+        # Folded, the links are neither seen nor clicked.
+        assert folded["width"] <= FOLDED_CONTENTS_WIDEST, folded
+        assert folded["linksSeen"] == 0 and not folded["linkUnderPointer"], folded
+        for _ in range(MOST_TABS_TO_THE_CONTENTS):
+            page.keyboard.press("Tab")
+            if page.evaluate(CONTENTS_STATE)["focused"] is not None:
+                break
+        assert page.evaluate(CONTENTS_STATE)["focused"] is not None, (
+            f"{MOST_TABS_TO_THE_CONTENTS} presses of Tab never reached a link of the contents"
+        )
+        # The strip slides out in 0.2 s: measure it once it has stopped moving.
+        page.wait_for_function(
+            f"""() => {{
+              const sidebar = document.querySelector(".md-sidebar--secondary");
+              return sidebar.getBoundingClientRect().width >= {OPEN_CONTENTS_NARROWEST} &&
+                     sidebar.getAnimations().length === 0;
+            }}"""
+        )
+        opened = page.evaluate(CONTENTS_STATE)
+        assert opened["linksSeen"] >= 10, opened
+        assert opened["onTop"], f"the focused link is hidden: {opened}"
+        page.screenshot(path=str(SCREENSHOTS / f"literate-contents-keyboard-{scheme}-1280.png"))
+        assert problems.lines == []
+
+
 def test_each_public_definition_links_to_its_api_reference(desktop, site_url):
     page, _ = open_page(desktop, site_url, "source/servers/")
     unlinked = page.evaluate("""() => {
@@ -207,9 +274,15 @@ def test_each_public_definition_links_to_its_api_reference(desktop, site_url):
 # --- nothing overflows ----------------------------------------------------------------------
 
 # Every code block whose content is wider than its box (it would scroll sideways or be cut off).
+# One exception: an example in a docstring (the prose column) wraps at spaces, so only a single
+# name longer than the column's line is wider than its box, and that block scrolls sideways in
+# its own box rather than break the name.
 CODE_OVERFLOWING = """() => [...document.querySelectorAll(
     "article pre, article pre > code, article .highlight-ipynb")]
   .filter(block => block.getClientRects().length && block.scrollWidth > block.clientWidth + 1)
+  .filter(block => !(block.matches(".literate-prose pre > code") &&
+                     getComputedStyle(block).whiteSpace === "pre-wrap" &&
+                     ["auto", "scroll"].includes(getComputedStyle(block).overflowX)))
   .map(block => `${block.tagName.toLowerCase()}.${block.className}: ` +
                 `${block.scrollWidth} > ${block.clientWidth}: ` +
                 block.textContent.trim().split("\\n")[0].slice(0, 60))"""
@@ -220,6 +293,98 @@ def test_no_code_block_overflows_sideways_at_1280_px(desktop, site_url, path):
     page, problems = open_page(desktop, site_url, path)
     assert page.evaluate(CODE_OVERFLOWING) == []
     assert page.evaluate(OVERFLOWING_THE_WINDOW) == []
+    assert problems.lines == []
+
+
+# Each place where a line of a code block in the prose column breaks between two letters,
+# digits or underscores: inside a name (`predicted_lost_w|ith_one_worker`).
+NAMES_BROKEN_IN_PROSE_CODE = """() => {
+  const range = document.createRange();
+  const lineMiddle = (node, index) => {
+    range.setStart(node, index);
+    range.setEnd(node, index + 1);
+    const boxes = range.getClientRects();
+    return boxes.length ? {middle: boxes[0].top + boxes[0].height / 2,
+                           height: boxes[0].height} : null;
+  };
+  const broken = [];
+  for (const code of document.querySelectorAll("article .literate-prose pre > code")) {
+    if (!code.getClientRects().length) continue;
+    const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.textContent;
+      let before = text.length ? lineMiddle(node, 0) : null;
+      for (let index = 1; index < text.length; index++) {
+        const after = lineMiddle(node, index);
+        if (/\\w/.test(text[index - 1]) && /\\w/.test(text[index]) && before && after &&
+            after.middle - before.middle > after.height / 2) {
+          broken.push(`${text.slice(0, index)}|${text.slice(index)}`.trim().slice(-60));
+        }
+        before = after;
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+@pytest.mark.parametrize("path", literate_pages())
+def test_docstring_examples_break_no_name_at_1280_px(desktop, site_url, path):
+    """An example in the prose column wraps at a space; a name longer than the line stays whole
+    and its block scrolls sideways in its own box, never the page."""
+    page, problems = open_page(desktop, site_url, path)
+    assert page.evaluate(NAMES_BROKEN_IN_PROSE_CODE) == []
+    assert page.evaluate(OVERFLOWING_THE_WINDOW) == []
+    assert problems.lines == []
+
+
+# Every copy button (Material's in a code block, JupyterLab's in a notebook cell) that sits on
+# top of a line of code text: its box meets the box of a piece of text of the block it copies.
+# A cell folded away (an exercise's hidden solution) shows neither button nor code.
+COPY_BUTTONS_ON_CODE = """() => {
+  const covered = [];
+  const range = document.createRange();
+  for (const button of document.querySelectorAll(
+      "article :is(.md-code__nav, .zeroclipboard-container)")) {
+    if (!button.getClientRects().length) continue;
+    const area = button.closest(".jp-InputArea");
+    if (area && area.getBoundingClientRect().height < 1) continue;
+    const cell = button.closest(".jp-InputArea-editor");
+    const text = cell ? cell.querySelector("pre")
+                      : button.closest("pre").querySelector(":scope > code");
+    const box = button.getBoundingClientRect();
+    const walker = document.createTreeWalker(text, NodeFilter.SHOW_TEXT);
+    search: for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.textContent.trim()) continue;
+      range.selectNodeContents(node);
+      for (const line of range.getClientRects()) {
+        if (line.width && line.right > box.left && line.left < box.right &&
+            line.bottom > box.top && line.top < box.bottom) {
+          covered.push(text.textContent.trim().split("\\n")[0].slice(0, 60));
+          break search;
+        }
+      }
+    }
+  }
+  return covered;
+}"""
+
+
+@pytest.mark.parametrize(
+    ("path", "viewport"),
+    [pytest.param(path, DESKTOP, id=f"{path}-1280") for path in literate_pages()]
+    + [
+        pytest.param(path, viewport, id=f"{path}-{viewport['width']}")
+        for path in notebook_pages()
+        for viewport in (DESKTOP, PHONE)
+    ],
+)
+def test_no_copy_button_covers_code(desktop, phone, site_url, path, viewport):
+    """On a literate page's code and prose columns, and in every notebook cell on a laptop and a
+    phone, where a notebook's lines scroll sideways instead of wrapping."""
+    tab = desktop if viewport is DESKTOP else phone
+    page, problems = open_page(tab, site_url, path)
+    assert page.evaluate(COPY_BUTTONS_ON_CODE) == []
     assert problems.lines == []
 
 
@@ -318,23 +483,35 @@ def test_every_table_scrolls_in_its_own_box_and_breaks_no_word(
 # --- the Performance figures -----------------------------------------------------------------
 
 
-def test_performance_figures_fit_the_column_at_their_drawn_size(desktop, site_url):
-    page, problems = open_page(desktop, site_url, "performance/")
-    figures = page.evaluate("""() => [...document.querySelectorAll("article figure img")].map(
-      image => ({src: image.getAttribute("src"), natural: image.naturalWidth,
-                 shown: image.getBoundingClientRect().width,
-                 column: image.closest("article").getBoundingClientRect().width}))""")
-    assert len(figures) == len(report.FIGURE_SUFFIXES), figures
-    for figure in figures:
-        assert figure["natural"] > 0, f"{figure['src']} did not load"
-        drawn = figure["natural"] / report.FIGURE_PIXEL_RATIO
-        assert figure["shown"] <= figure["column"] + 0.5, f"wider than the column: {figure}"
-        assert figure["shown"] >= SMALLEST_FIGURE_SCALE * drawn, f"shrunk: {figure}"
-    for index in range(len(figures)):
-        image = page.locator("article figure img").nth(index)
-        image.scroll_into_view_if_needed()
-        image.screenshot(path=str(SCREENSHOTS / f"performance-figure-{index + 1}.png"))
-    assert problems.lines == []
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_performance_figures_are_shown_at_their_drawn_size(chromium, site_url, viewport):
+    """On a laptop a figure fits the text column; on a phone, whose column is about half a
+    figure's width, it keeps its drawn size (shrunk to the column its labels could not be read)
+    and scrolls sideways in its own box, never the page."""
+    width = viewport["width"]
+    with browser_tab(chromium, site_url, viewport=viewport) as tab:
+        page, problems = open_page(tab, site_url, "performance/")
+        figures = page.evaluate("""() => [...document.querySelectorAll("article figure img")].map(
+          image => ({src: image.getAttribute("src"), natural: image.naturalWidth,
+                     shown: image.getBoundingClientRect().width,
+                     column: image.closest("article").getBoundingClientRect().width}))""")
+        assert len(figures) == len(report.FIGURE_SUFFIXES), figures
+        for figure in figures:
+            assert figure["natural"] > 0, f"{figure['src']} did not load"
+            drawn = figure["natural"] / report.FIGURE_PIXEL_RATIO
+            if viewport is DESKTOP:
+                assert figure["shown"] <= figure["column"] + 0.5, f"wider than the column: {figure}"
+            assert figure["shown"] >= SMALLEST_FIGURE_SCALE * drawn, (
+                f"shrunk to {figure['shown'] / drawn:.0%} of its drawn size: {figure}"
+            )
+        assert page.evaluate(OVERFLOWING_THE_WINDOW) == []
+        for index in range(len(figures)):
+            image = page.locator("article figure img").nth(index)
+            image.scroll_into_view_if_needed()
+            picture = SCREENSHOTS / f"performance-figure-{index + 1}-{width}.png"
+            # On the phone, the window: the part of the figure a reader sees, and its box's edge.
+            (image if viewport is DESKTOP else page).screenshot(path=str(picture))
+        assert problems.lines == []
 
 
 # --- figures a notebook draws ------------------------------------------------------------------
@@ -358,12 +535,16 @@ def notebook_figures() -> list[tuple[str, int]]:
     return found
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
 @pytest.mark.parametrize(("path", "count"), notebook_figures())
-def test_notebook_figures_fit_the_column_at_their_drawn_size(desktop, site_url, path, count):
-    """As on the Performance page: a figure is never wider than the text column, nor shrunk to
-    fit it below 90 % of the size it was drawn at (its pixels, or the width the notebook's output
-    asks for), where its labels would be smaller than the page's small print."""
-    page, problems = open_page(desktop, site_url, path)
+def test_notebook_figures_are_shown_at_their_drawn_size(
+    desktop, phone, site_url, path, count, viewport
+):
+    """As on the Performance page: on a laptop a figure is never wider than the text column, nor
+    shrunk to fit it below 90 % of the size it was drawn at (its pixels, or the width the
+    notebook's output asks for), where its labels would be smaller than the page's small print.
+    On a phone it keeps that size and scrolls sideways in its own box, never the page."""
+    page, problems = open_page(desktop if viewport is DESKTOP else phone, site_url, path)
     images = page.locator("article .jp-OutputArea-output img")
     figures = images.evaluate_all("""images => images.map(image => ({
       natural: image.naturalWidth,
@@ -372,18 +553,24 @@ def test_notebook_figures_fit_the_column_at_their_drawn_size(desktop, site_url, 
       column: image.closest("article").getBoundingClientRect().width}))""")
     assert len(figures) == count, f"{count} figures in the notebook, {len(figures)} on the page"
     name = path.strip("/").split("/")[-1]
+    width = viewport["width"]
     for index in range(len(figures)):
         images.nth(index).scroll_into_view_if_needed()
-        images.nth(index).screenshot(path=str(SCREENSHOTS / f"notebook-{name}-figure-{index}.png"))
+        picture = SCREENSHOTS / f"notebook-{name}-figure-{index}-{width}.png"
+        (images.nth(index) if viewport is DESKTOP else page).screenshot(path=str(picture))
     for index, figure in enumerate(figures, start=1):
         assert figure["natural"] > 0, f"figure {index} did not load"
         drawn = figure["declared"] or figure["natural"]
-        assert figure["shown"] <= figure["column"] + 0.5, f"figure {index} wider than the column"
+        if viewport is DESKTOP:
+            assert figure["shown"] <= figure["column"] + 0.5, (
+                f"figure {index} wider than the column"
+            )
         assert figure["shown"] >= SMALLEST_FIGURE_SCALE * drawn, (
             f"figure {index} is drawn {drawn:.0f} px wide and shown at {figure['shown']:.0f} px "
             f"({figure['shown'] / drawn:.0%}); a figure up to "
             f"{figure['column'] / SMALLEST_FIGURE_SCALE:.0f} px wide fits the column"
         )
+    assert page.evaluate(OVERFLOWING_THE_WINDOW) == []
     assert problems.lines == []
 
 
