@@ -52,13 +52,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import claims_support
 import pytest
 import test_against_stdlib as against_stdlib
 import test_claims_cli as cli_claims
 import test_cli as cli_tests
 import test_examples as example_tests
 import test_vanishing_clients as vanishing
-from server_support import OUT_OF_DESCRIPTORS_PROGRAM, open_descriptor_count
+from claims_support import MODULES
+from server_support import (
+    OUT_OF_DESCRIPTORS_PROGRAM,
+    open_descriptor_count,
+    receive_all,
+    wait_until,
+)
 
 import socketserver_lit
 from socketserver_lit.examples import stream_server, tcp_client, tcp_server, threaded_server
@@ -66,7 +73,6 @@ from socketserver_lit.tracing import Tracer
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DOCS = REPOSITORY / "docs"
-MODULES = {"stdlib": socketserver, "lit": socketserver_lit}
 
 # Seconds any socket call, join or wait may take before the test fails instead of hanging.
 WAIT = 5.0
@@ -76,10 +82,7 @@ SHORT_WAIT = 0.5
 LONG_POLL = 30.0
 
 
-@pytest.fixture(params=list(MODULES), ids=list(MODULES))
-def module(request: pytest.FixtureRequest) -> Any:
-    """The standard library's socketserver, then ours."""
-    return MODULES[request.param]
+module = claims_support.stdlib_then_ours  # the fixture: the stdlib's socketserver, then ours
 
 
 # -- Helpers -----------------------------------------------------------------------------------
@@ -99,13 +102,6 @@ def serving(server: Any, poll_interval: float = 0.05, close: bool = True) -> Ite
         if close:
             server.server_close()
         assert not thread.is_alive(), "serve_forever() did not return after shutdown()"
-
-
-def receive_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def ask(
@@ -132,15 +128,6 @@ def nothing_arrives(sock: socket.socket, seconds: float = SHORT_WAIT) -> bool:
     finally:
         sock.settimeout(WAIT)
     return False
-
-
-def wait_until(predicate: Callable[[], bool], seconds: float = WAIT) -> bool:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def in_thread(function: Callable[[], object], daemon: bool = True) -> threading.Thread:
