@@ -195,15 +195,10 @@ class ThreadPoolMixIn:
         _check_pool_settings(self)
         super().server_activate()  # type: ignore[misc]
 
-    def serve_forever(self, poll_interval: float = 0.5) -> None:
-        """Check the pool's settings (they may have changed since), then serve."""
+    def _check_before_serving(self) -> None:
+        # Run by serve_forever() and handle_request() before they wait for a request:
+        # the settings may have changed since the server was built.
         _check_pool_settings(self)
-        super().serve_forever(poll_interval)  # type: ignore[misc]
-
-    def handle_request(self) -> None:
-        """Check the pool's settings (they may have changed since), then handle one."""
-        _check_pool_settings(self)
-        super().handle_request()  # type: ignore[misc]
 
     def _after_fork_in_child(self) -> None:
         """In a forked child, start the pool afresh: the parent's workers do not run here."""

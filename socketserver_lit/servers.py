@@ -185,13 +185,22 @@ class BaseServer:
         The ``timeout`` attribute is ignored here; it belongs to ``handle_request()``.
         If ``shutdown()`` was called before this loop started, it returns at once.
         """
-        loop = self._enter_serve_loop(_called_as_thread_target(self))
+        self._check_before_serving()
+        loop = self._enter_serve_loop(_called_as_thread_target())
         if loop is None:
             return
         try:
             self._run_serve_loop(loop, poll_interval)
         finally:
             self._leave_serve_loop(loop)
+
+    def _check_before_serving(self) -> None:
+        """Refuse settings that could only fail inside the loop; a mix-in's hook.
+
+        Run by ``serve_forever()`` and ``handle_request()`` before they wait for a
+        request, so that a bad setting raises in the caller's thread at once instead of
+        ending the loop at the first request. ``ThreadPoolMixIn`` checks its pool here.
+        """
 
     def _enter_serve_loop(self, ends_its_thread: bool) -> _ServeLoop | None:
         """Register a new loop; None if a pending shutdown() ends it before it starts."""
@@ -289,6 +298,7 @@ class BaseServer:
         attribute and the socket's own timeout; if nothing arrives in time,
         ``handle_timeout()`` is called and the method returns.
         """
+        self._check_before_serving()
         timeout = self._effective_timeout()
         with _ServerSelector() as selector:
             selector.register(self, selectors.EVENT_READ)
@@ -487,13 +497,14 @@ class BaseServer:
         Call it from another thread than the one running the loop. The loop wakes
         at once (no waiting for ``poll_interval``), finishes the request it is in,
         and returns; only then does ``shutdown()`` return. When the loop is the
-        whole job of its thread (``threading.Thread(target=server.serve_forever)``,
-        an override of ``serve_forever`` included), ``shutdown()`` also waits for
-        that thread to end, so ``thread.is_alive()`` is false as soon as it returns,
-        on every Python version. A thread that runs the loop some other way
-        (``target=lambda: server.serve_forever()``) may go on with other work, so
-        ``shutdown()`` waits for it to end only briefly (10 ms; a thread with
-        nothing left to do ends well within that), and never for the main thread.
+        whole job of its thread (``threading.Thread(target=server.serve_forever)``),
+        ``shutdown()`` also waits for that thread to end, so ``thread.is_alive()``
+        is false as soon as it returns, on every Python version. A thread that runs
+        the loop some other way (``target=lambda: server.serve_forever()``, an
+        override of ``serve_forever`` that calls ``super()``) may go on with other
+        work, so ``shutdown()`` waits for it to end only briefly (10 ms; a thread
+        with nothing left to do ends well within that), and never for the main
+        thread.
 
         With no loop running, it behaves as the stdlib does, with one bound:
 
@@ -664,25 +675,17 @@ _THREAD_EXIT_TIMEOUT = 1.0
 _THREAD_EXIT_GRACE = 0.01
 
 
-def _called_as_thread_target(server: BaseServer) -> bool:
-    """True when the loop is its thread's job: the thread's ``run()`` called ``serve_forever``.
+def _called_as_thread_target() -> bool:
+    """True when our caller's caller is ``threading.Thread.run``: the loop is the thread's job.
 
-    Our caller is ``BaseServer.serve_forever``. Above it may stand overrides of
-    ``serve_forever`` in the server's subclasses that called ``super().serve_forever()``
-    (``Thread(target=server.serve_forever)`` then starts with the override); those are
-    skipped, and what called the outermost one must be ``threading.Thread.run``.
+    Only then does ``shutdown()`` wait for the thread itself to end. Called any other way
+    (an override of ``serve_forever`` that calls ``super()``, a ``lambda``), the loop may
+    be followed by other work in the same thread, which ``shutdown()`` must not wait for.
     """
     get_frame = getattr(sys, "_getframe", None)
     if get_frame is None:  # pragma: no cover - Pythons without frame introspection
         return False
-    overrides = {
-        method.__code__
-        for klass in type(server).__mro__
-        if (method := vars(klass).get("serve_forever")) is not None and hasattr(method, "__code__")
-    }
-    caller = get_frame(2)  # 0: this function, 1: BaseServer.serve_forever, 2: whoever called it
-    while caller is not None and caller.f_code in overrides:
-        caller = caller.f_back
+    caller = get_frame(2)  # 0: this function, 1: serve_forever, 2: whoever called it
     return caller is not None and caller.f_code is threading.Thread.run.__code__
 
 

@@ -478,7 +478,8 @@ class Tracer:
         Raises:
             ValueError: ``hook`` is not a hook, or this tracer does not record it;
                 ``event`` is not ``"call"``, ``"return"`` or ``"raise"``; ``count`` is
-                less than 1 or ``timeout`` is negative.
+                less than 1 or ``timeout`` is negative or NaN.
+            TypeError: ``count`` is not a whole number or ``timeout`` not a number.
             RuntimeError: the tracer is closed and has fewer records than asked for.
             TimeoutError: after ``timeout`` seconds, saying how many were seen.
         """
@@ -490,12 +491,16 @@ class Tracer:
             )
         if event not in ("call", "return", "raise"):
             raise ValueError(f"event must be 'call', 'return' or 'raise', not {event!r}")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise TypeError(f"count is how many records to wait for, a whole number, not {count!r}")
         if count < 1:
             raise ValueError(
                 f"wait_for({hook!r}, count={count!r}) would return at once: count is how many "
                 "records to wait for, 1 or more"
             )
-        if timeout < 0:
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+            raise TypeError(f"timeout is a number of seconds, not {timeout!r}")
+        if not timeout >= 0:  # also refuses NaN, which would never time out
             raise ValueError(f"timeout is in seconds and cannot be negative, not {timeout!r}")
         deadline = time.monotonic() + timeout
         while True:

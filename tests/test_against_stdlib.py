@@ -437,19 +437,33 @@ def test_shutdown_gives_a_thread_that_calls_serve_forever_in_a_lambda_time_to_en
     assert alive_after_shutdown(socketserver_lit, already_running, through_a_lambda=True) == 0
 
 
-def test_shutdown_does_not_wait_for_a_thread_that_goes_on_after_the_loop():
+OTHER_WORK = 0.5
+
+
+@pytest.mark.parametrize("how", ["a function that calls it", "an override of serve_forever"])
+def test_shutdown_does_not_wait_for_a_thread_that_goes_on_after_the_loop(how):
     # A thread that serves, then does other work: shutdown() returns once the loop has
-    # ended, while that thread is still at its other work (which waits for this test).
+    # ended, while that thread is still at its other work, which lasts until this test
+    # says so or OTHER_WORK seconds pass (longer than the 10 ms shutdown() may give the
+    # thread, shorter than the 1 s it gives a thread whose target is the loop).
     other_work_may_end = threading.Event()
+
+    class ServesThenWorks(socketserver_lit.TCPServer):
+        def serve_forever(self, poll_interval=0.5):
+            super().serve_forever(poll_interval)
+            other_work_may_end.wait(OTHER_WORK)
 
     def serve_then_work():
         server.serve_forever(0.05)
-        other_work_may_end.wait(JOIN_TIMEOUT)
+        other_work_may_end.wait(OTHER_WORK)
 
-    with socketserver_lit.TCPServer(
-        ("127.0.0.1", 0), socketserver_lit.BaseRequestHandler
-    ) as server:
+    if how == "a function that calls it":
+        server = socketserver_lit.TCPServer(("127.0.0.1", 0), socketserver_lit.BaseRequestHandler)
         thread = threading.Thread(target=serve_then_work)
+    else:
+        server = ServesThenWorks(("127.0.0.1", 0), socketserver_lit.BaseRequestHandler)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,))
+    with server:
         thread.start()
         exchange(server.server_address)  # the loop is running
         server.shutdown()

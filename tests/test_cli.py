@@ -206,6 +206,11 @@ def test_a_client_given_only_blank_words_is_a_usage_error_and_sends_nothing(name
             "pass --host with an IPv4 address or name, e.g. 127.0.0.1",
         ),
         (
+            ["tcp-client", "--host", "[127.0.0.1]", "--port", "9", "hi"],
+            "cannot resolve host '[127.0.0.1]' (Name or service not known); drop the brackets, "
+            "which belong in URLs only: --host 127.0.0.1",
+        ),
+        (
             ["udp-client", "--host", "[::1]", "--port", "9", "hi"],
             "'[::1]' is an IPv6 address written as in a URL, and this program speaks IPv4; "
             "pass --host with an IPv4 address or name, e.g. 127.0.0.1",

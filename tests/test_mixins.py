@@ -505,3 +505,38 @@ def test_a_pool_worker_ended_by_a_handler_is_replaced_and_the_next_request_serve
     # It ended the worker thread, which handed it to threading.excepthook (whose default
     # prints nothing for SystemExit and a traceback for KeyboardInterrupt).
     assert uncaught == [leaving]
+
+
+@pytest.mark.parametrize(
+    ("daemon_threads", "block_on_close", "waits"),
+    [(False, True, True), (True, True, True), (True, False, False)],
+)
+def test_pool_server_close_waits_for_accepted_requests_unless_block_on_close_is_false(
+    daemon_threads, block_on_close, waits
+):
+    """README: the pool's server_close() "waits for the requests already accepted unless
+    block_on_close is false, and, unlike ThreadingMixIn's, even with daemon_threads"."""
+    handler_may_end = threading.Event()
+    handler_ended = threading.Event()
+
+    class Slow(ss.BaseRequestHandler):
+        def handle(self) -> None:
+            handler_may_end.wait(JOIN_TIMEOUT)
+            handler_ended.set()
+
+    class Pool(ss.ThreadPoolTCPServer):
+        pass
+
+    Pool.daemon_threads = daemon_threads
+    Pool.block_on_close = block_on_close
+    server = Pool(("127.0.0.1", 0), Slow)
+    with socket.create_connection(server.server_address, timeout=5):
+        server.handle_request()  # accepted, and handed to a worker
+        closing = threading.Thread(target=server.server_close)
+        closing.start()
+        closing.join(0.3)
+        still_closing = closing.is_alive()
+        handler_may_end.set()
+        closing.join(JOIN_TIMEOUT)
+    assert still_closing == waits and not closing.is_alive()
+    assert handler_ended.wait(JOIN_TIMEOUT)

@@ -758,9 +758,26 @@ def test_wait_for_refuses_a_count_below_one_instead_of_returning_at_once(
         tracer.wait_for("handle", count)
 
 
-def test_wait_for_refuses_a_negative_timeout(tracer: Tracer) -> None:
-    with pytest.raises(ValueError, match="timeout is in seconds and cannot be negative, not -1"):
-        tracer.wait_for("handle", timeout=-1)
+@pytest.mark.parametrize("timeout", [-1, float("nan")])
+def test_wait_for_refuses_a_negative_or_nan_timeout(tracer: Tracer, timeout: float) -> None:
+    # NaN compares false with everything: its deadline would never come.
+    with pytest.raises(ValueError, match="timeout is in seconds and cannot be negative, not"):
+        tracer.wait_for("handle", timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "sentence"),
+    [
+        ({"count": 1.5}, "count is how many records to wait for, a whole number, not 1.5"),
+        ({"count": True}, "count is how many records to wait for, a whole number, not True"),
+        ({"timeout": "1"}, "timeout is a number of seconds, not '1'"),
+    ],
+)
+def test_wait_for_refuses_a_count_or_timeout_of_the_wrong_type(
+    tracer: Tracer, arguments: dict, sentence: str
+) -> None:
+    with pytest.raises(TypeError, match=re.escape(sentence)):
+        tracer.wait_for("handle", **arguments)
 
 
 def test_unknown_hook_names_are_refused_when_recording_and_rendering(tracer: Tracer) -> None:

@@ -386,7 +386,7 @@ def describe_resolution_error(error: socket.gaierror, host: str, *, ipv4_only: b
         )
     if host.startswith("[") and host.endswith("]"):
         # A URL writes an IPv6 address in brackets; a socket address does not.
-        if ipv4_only:
+        if ipv4_only and ":" in host:
             return (
                 f"{host!r} is an IPv6 address written as in a URL, and this program speaks "
                 "IPv4; pass --host with an IPv4 address or name, e.g. 127.0.0.1"
