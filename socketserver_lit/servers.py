@@ -625,12 +625,10 @@ class _ServeLoop:
         """Join the loop's thread if it ends with the loop (bounded; see shutdown()).
 
         Telling ``shutdown()`` that the loop is over is the loop thread's last act,
-        but the thread still has to unwind and exit. On Python 3.13 the waiting
-        thread often runs first when ``shutdown()`` comes right after the thread
-        started (measured: the stdlib's own ``shutdown()`` then leaves
-        ``thread.is_alive()`` true in 89 to 155 of 200 tries,
-        ``tests/test_claims_core.py``), so we wait for the exit itself, which is all
-        that thread has left to do.
+        but the thread still has to unwind and exit, and the waiting thread may run
+        first (the stdlib's own ``shutdown()`` can then leave ``thread.is_alive()``
+        true, ``tests/test_claims_core.py``), so we wait for the exit itself, which
+        is all that thread has left to do.
 
         When the loop is not its thread's whole job (``Thread(target=lambda:
         server.serve_forever())``, a loop called from other code), the thread may go on
