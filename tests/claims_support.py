@@ -16,10 +16,13 @@ Platform: ``bytes_waiting`` uses Linux's ``FIONREAD``, ``process_state`` reads `
 from __future__ import annotations
 
 import fcntl
+import signal
 import socket
 import socketserver
 import sys
 import termios
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -81,3 +84,46 @@ def try_connect(address: Any, opened: list[socket.socket], timeout: float = SHOR
         return "timed out"
     opened.append(sock)
     return "connected"
+
+
+# Longest the helper thread of seconds_until_a_signal_handler_runs() is waited for.
+SIGNAL_TEST_WAIT = 5.0
+
+
+class HeldUntilTheClientLeaves:
+    """A handler that reads until end of stream, noting its thread's id once it runs."""
+
+    started = threading.Event()
+    thread_id = 0
+
+    def __init__(self, request: socket.socket, client_address: Any, server: Any) -> None:
+        type(self).thread_id = threading.get_ident()
+        type(self).started.set()
+        while request.recv(100):
+            pass
+
+
+def seconds_until_a_signal_handler_runs(server: Any, client: socket.socket) -> float:
+    """Call ``server_close()`` in the main thread while a request thread is held by
+    ``client``; 0.2 s in, SIGUSR1 goes to that request thread (``pthread_kill``), 1.5 s
+    in, the client leaves. How long after the start the main thread's handler ran."""
+    ran_at: list[float] = []
+    previous = signal.signal(signal.SIGUSR1, lambda number, frame: ran_at.append(time.monotonic()))
+    started = time.monotonic()
+
+    def deliver_then_leave() -> None:
+        time.sleep(0.2)
+        signal.pthread_kill(HeldUntilTheClientLeaves.thread_id, signal.SIGUSR1)
+        time.sleep(1.3)
+        client.close()
+
+    helper = threading.Thread(target=deliver_then_leave)
+    helper.start()
+    try:
+        server.server_close()
+        time.sleep(0.01)  # a handler left pending runs between bytecodes, so here at the latest
+    finally:
+        helper.join(SIGNAL_TEST_WAIT)
+        signal.signal(signal.SIGUSR1, previous)
+    assert len(ran_at) == 1
+    return ran_at[0] - started

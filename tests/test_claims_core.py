@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import claims_support
 import pytest
 import test_against_stdlib as against_stdlib
 from server_support import JOIN_TIMEOUT, exchange
@@ -568,6 +569,48 @@ def test_the_pools_default_size_follows_thread_pool_executors_rule():
 
     with ThreadPoolExecutor() as executor:
         assert socketserver_lit.ThreadPoolTCPServer.max_workers == executor._max_workers
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
+def test_a_serving_thread_waiting_for_room_in_the_pool_runs_a_signal_handler_within_a_slice():
+    """mixins.py, _SIGNAL_CHECK_INTERVAL: the serving thread's wait "for room in the pool"
+    is sliced too. One worker, no queue: a second client leaves the serve loop (in the
+    main thread) waiting for room; SIGUSR1 sent to the worker's thread runs the main
+    thread's handler within a slice, which stops the loop."""
+    held_handler = claims_support.HeldUntilTheClientLeaves
+    held_handler.started.clear()
+    server = socketserver_lit.ThreadPoolTCPServer(("127.0.0.1", 0), held_handler)
+    server.max_workers, server.max_queued_requests = 1, 0
+    ran_at: list[float] = []
+
+    def stop_the_loop(number: int, frame: Any) -> None:
+        ran_at.append(time.monotonic())
+        raise KeyboardInterrupt  # what Python's own Ctrl-C handler does
+
+    held = socket.create_connection(server.server_address, timeout=WAIT)
+    waiting = socket.create_connection(server.server_address, timeout=WAIT)
+    sent_at: list[float] = []
+
+    def deliver() -> None:
+        if held_handler.started.wait(WAIT):
+            time.sleep(0.3)  # the loop is now waiting for room
+            sent_at.append(time.monotonic())
+            signal.pthread_kill(held_handler.thread_id, signal.SIGUSR1)
+
+    helper = threading.Thread(target=deliver)
+    previous = signal.signal(signal.SIGUSR1, stop_the_loop)
+    helper.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            server.serve_forever()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        helper.join(WAIT)
+        held.close()
+        waiting.close()
+        server.server_close()
+    assert len(sent_at) == 1 and len(ran_at) == 1
+    assert ran_at[0] - sent_at[0] < 0.1 + 0.5  # one slice, and room for a busy machine
 
 
 @pytest.fixture
