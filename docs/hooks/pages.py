@@ -181,6 +181,11 @@ def reference_markdown(module: str, stem: str, path: Path, known: dict[str, str]
     return "\n".join(lines)
 
 
+def markdown_escaped(text: str) -> str:
+    """``text`` with Markdown's emphasis characters escaped, so that it shows as written."""
+    return re.sub(r"([\\`*_])", r"\\\1", text)
+
+
 def source_markdown(module: str, stem: str, path: Path, repo: Path, known: dict[str, str]):
     display = path.relative_to(repo).as_posix()
     page = literate.render_module(
@@ -195,7 +200,7 @@ def source_markdown(module: str, stem: str, path: Path, repo: Path, known: dict[
         "  - navigation",
         "---",
         "",
-        f"# {display}",
+        f"# {markdown_escaped(display)}",  # `__init__.py` is a name, not bold "init"
         "",
         "The module itself, top to bottom: prose is its essay and docstrings, code blocks are"
         " the file, each titled with the line it starts at. Signatures and members in one"
@@ -495,10 +500,22 @@ _REFERENCE_HEADING = re.compile(
 )
 
 
+# A literate page's title is the module's path (`socketserver_lit/examples/tcp_server.py`): one
+# long word to the browser, which on a phone breaks it wherever the line ends (`servers.p|y`).
+# A <wbr> after each slash lets it break there instead. Only the title's text is touched.
+_LITERATE_TITLE = re.compile(r"(<h1[^>]*>)([^<]*)")
+
+
+def _title_breaking_after_slashes(match: re.Match) -> str:
+    return match[1] + match[2].replace("/", "/<wbr>")
+
+
 @event_priority(100)  # before autorefs registers the page's anchors from its TOC
 def on_page_content(html: str, page, config, files) -> str:
     if page.file.src_uri.endswith(".ipynb"):
         return fix_notebook_page(html, page, files)
+    if page.file.src_uri in _module_pages.values():
+        return _LITERATE_TITLE.sub(_title_breaking_after_slashes, html, count=1)
     if not page.file.src_uri.startswith("reference/"):
         return html
 

@@ -4,8 +4,9 @@ The pages are opened in headless Chromium at a laptop's window (1280x900) and a 
 (390x844), and the layout is measured the way a reader would judge it:
 
 - the literate source pages set prose beside the code it explains on the laptop and in one
-  column on the phone; each divider comment of the module is a heading in the page's table of
-  contents; a 100-character line (the project's line length) fits the code column;
+  column on the phone, where a page's title (the module's path) breaks only after a slash; each
+  divider comment of the module is a heading in the page's table of contents; a 100-character
+  line (the project's line length) fits the code column;
 - at 1280 px the folded contents of a literate page open when a link in them gets the keyboard
   focus; an example in a docstring wraps at spaces and never breaks a name;
 - no code block on a literate or notebook page overflows sideways (a docstring example holding a
@@ -127,6 +128,36 @@ def test_literate_page_is_one_column_on_a_phone(phone, site_url, path):
         assert section["code"][1] >= section["prose"][3] - 1, f"code beside prose: {section}"
     assert page.evaluate(OVERFLOWING_THE_WINDOW) == []
     assert problems.lines == []
+
+
+def test_a_literate_pages_title_is_its_module_path_and_breaks_only_after_a_slash(phone, site_url):
+    """On the phone a module's path is wider than the window: its title breaks after a slash
+    (`socketserver_lit/|servers.py`), never inside a name (`servers.p|y`), and shows the path
+    as written (`__init__.py`, not a bold "init")."""
+    found = []
+    for path in literate_pages():
+        page, problems = open_page(phone, site_url, path)
+        title = page.evaluate(
+            "() => { const h1 = document.querySelector('article h1'); return {text: "
+            "h1.textContent.replace('\u00b6', '').trim(), broken: (" + BROKEN_WORDS + ")(h1),"
+            " lines: Math.round(h1.getBoundingClientRect().height"
+            " / parseFloat(getComputedStyle(h1).lineHeight))}; }"
+        )
+        module = path.removeprefix("source/").rstrip("/")
+        expected = (
+            "socketserver_lit/__init__.py"
+            if module == "package"
+            else f"socketserver_lit/{module}/__init__.py"
+            if (PACKAGE / module / "__init__.py").exists()
+            else f"socketserver_lit/{module}.py"
+        )
+        if title["text"] != expected:
+            found.append(f"{path}: the title reads {title['text']!r}, not {expected!r}")
+        if title["broken"]:
+            found.append(f"{path}: the title breaks inside a name: {title['broken']}")
+        found += [f"{path}: {line}" for line in problems.lines]
+    page, _ = open_page(phone, site_url, "source/examples/tcp_server/", "literate-title-390.png")
+    assert found == [], "\n".join(found)
 
 
 def test_a_full_length_line_fits_the_literate_code_column(desktop, site_url):
@@ -398,11 +429,10 @@ def test_nothing_on_a_notebook_page_overflows_a_phone(phone, site_url, path):
 
 # --- tables ----------------------------------------------------------------------------------
 
-# Each table of the text (Markdown's and the API reference's, not the line-number tables of code
-# blocks): the box Material wraps it in to scroll sideways, and every place where a line of a
-# cell breaks between two letters, digits or underscores, that is inside a word or a name. A
-# break at a space or after a hyphen (`04-handle-request-|verify-errors`) is where text breaks.
-TABLES = """() => {
+# Every place where a line of text inside an element breaks between two letters, digits or
+# underscores, that is inside a word or a name. A break at a space or after a hyphen
+# (`04-handle-request-|verify-errors`) or a slash is where text breaks.
+BROKEN_WORDS = """(root) => {
   const range = document.createRange();
   const lineTop = (node, index) => {
     range.setStart(node, index);
@@ -410,34 +440,44 @@ TABLES = """() => {
     const boxes = range.getClientRects();
     return boxes.length ? boxes[0].top + boxes[0].height / 2 : null;
   };
+  const broken = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent;
+    let before = text.length ? lineTop(node, 0) : null;
+    for (let index = 1; index < text.length; index++) {
+      const after = lineTop(node, index);
+      const box = range.getClientRects()[0];
+      if (/\\w/.test(text[index - 1]) && /\\w/.test(text[index]) && before !== null &&
+          after !== null && box && after - before > box.height / 2) {
+        broken.push(`${text.slice(0, index)}|${text.slice(index)}`.trim().slice(0, 60));
+      }
+      before = after;
+    }
+  }
+  return broken;
+}"""
+# Each table of the text (Markdown's and the API reference's, not the line-number tables of code
+# blocks): the box Material wraps it in to scroll sideways, and where its cells break a word.
+TABLES = (
+    """() => {
+  const brokenWords = """
+    + BROKEN_WORDS
+    + """;
   return [...document.querySelectorAll("article table:not([class])")]
     .filter(table => table.getClientRects().length)
     .map(table => {
-      const broken = [];
-      const walker = document.createTreeWalker(table, NodeFilter.SHOW_TEXT);
-      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        const text = node.textContent;
-        let before = text.length ? lineTop(node, 0) : null;
-        for (let index = 1; index < text.length; index++) {
-          const after = lineTop(node, index);
-          const box = range.getClientRects()[0];
-          if (/\\w/.test(text[index - 1]) && /\\w/.test(text[index]) && before !== null &&
-              after !== null && box && after - before > box.height / 2) {
-            broken.push(`${text.slice(0, index)}|${text.slice(index)}`.trim().slice(0, 60));
-          }
-          before = after;
-        }
-      }
       const scroller = table.closest(".md-typeset__scrollwrap");
       return {
         first: (table.querySelector("th, td")?.textContent ?? "").trim().slice(0, 30),
         width: table.getBoundingClientRect().width,
         scroller: scroller && {overflow: getComputedStyle(scroller).overflowX,
                                right: scroller.getBoundingClientRect().right},
-        broken,
+        broken: brokenWords(table),
       };
     });
 }"""
+)
 # Material wraps every table in its scrolling box when the page's script runs.
 TABLES_WRAPPED = """() => [...document.querySelectorAll("article table:not([class])")]
   .every(table => table.closest(".md-typeset__scrollwrap"))"""
