@@ -13,8 +13,7 @@ The pages are opened in headless Chromium at a laptop's window (1280x900) and a 
   name longer than its line scrolls in its own box); on the phone nothing on a notebook page
   overflows the window (every notebook under notebooks/, found on disk, so a notebook added
   later is checked too);
-- no copy button covers code: on the literate pages at 1280 px, on every notebook page at
-  1280 px and on the phone;
+- no copy button covers code, on any page with a code block, at 1280 px and on the phone;
 - every table on the site fits the phone's window or scrolls sideways in Material's own box
   for it, and no word or name in a table breaks in the middle, on the laptop or the phone;
 - the Performance figures and every figure a notebook draws fit the text column without being
@@ -417,6 +416,26 @@ def test_no_copy_button_covers_code(desktop, phone, site_url, path, viewport):
     page, problems = open_page(tab, site_url, path)
     assert page.evaluate(COPY_BUTTONS_ON_CODE) == []
     assert problems.lines == []
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_no_copy_button_covers_code_on_any_other_page(chromium, built_site, site_url, viewport):
+    """Every other page with a code block (tutorial, concepts, API reference, the literate pages
+    on a phone): Material's copy button never sits on a line of code."""
+    literate_or_notebook = set(literate_pages() + notebook_pages())
+    pages = [
+        path
+        for path in built_pages(built_site, r"<pre")
+        if path not in literate_or_notebook or viewport is PHONE and path in literate_pages()
+    ]
+    assert len(pages) >= 10, pages
+    found = []
+    with browser_tab(chromium, site_url, viewport=viewport) as tab:
+        for path in pages:
+            page, problems = open_page(tab, site_url, path)
+            found += [f"{path or 'home'}: {line!r}" for line in page.evaluate(COPY_BUTTONS_ON_CODE)]
+            found += [f"{path or 'home'}: {line}" for line in problems.lines]
+    assert found == [], "\n".join(found)
 
 
 @pytest.mark.parametrize("path", notebook_pages())
