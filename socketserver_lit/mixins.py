@@ -78,6 +78,9 @@ _SIGNAL_CHECK_INTERVAL = 0.1
 
 def _wait_for_thread(thread: threading.Thread) -> None:
     """``thread.join()``, in slices, so that a Ctrl-C meanwhile is never held up."""
+    # The first join() raises what join() raises (RuntimeError for a thread that never
+    # started, or for the current thread), as the stdlib's server_close() does.
+    thread.join(_SIGNAL_CHECK_INTERVAL)
     while thread.is_alive():
         thread.join(_SIGNAL_CHECK_INTERVAL)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import io
 import itertools
+import json
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ import socket
 import socketserver
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -311,6 +313,35 @@ def test_a_second_ctrl_c_ends_the_process_at_once_as_an_unhandled_ctrl_c_does():
     assert abandoned is not None, stopped.stderr_lines
     assert 1 <= int(abandoned[1]) <= 2
     assert stopped.returncode == -signal.SIGINT == plain_python_after_ctrl_c().returncode
+
+
+def test_two_ctrl_c_presses_before_python_runs_the_handler_count_as_one():
+    """_program.py, stop_on_ctrl_c: "Two presses that reach the process before Python has run
+    the handler for the first count as one: Python notes that a signal came, not how many
+    times." In a fresh interpreter, an interval timer delivers a signal every 50 ms while the
+    main thread is inside one C call of about half a second (a sum over a range), where
+    Python runs no handler; the handler then runs once."""
+    program = textwrap.dedent(
+        """
+        import json, signal, time
+        calls = []
+        signal.signal(signal.SIGALRM, lambda number, frame: calls.append(number))
+        started = time.monotonic()
+        sum(range(10**6))
+        size = int(10**6 * 0.5 / max(time.monotonic() - started, 1e-6))  # about 0.5 s
+        signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
+        started = time.monotonic()
+        sum(range(size))  # one C call: no handler runs until it returns
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        print(json.dumps({"calls": len(calls), "seconds": time.monotonic() - started}))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    outcome = json.loads(result.stdout)
+    assert outcome["seconds"] >= 0.15, "fewer than two signals came during the call"
+    assert outcome["calls"] == 1
 
 
 def plain_python_after_ctrl_c() -> subprocess.CompletedProcess[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import socketserver as stdlib_socketserver
+import sys
 import threading
 import time
 
@@ -153,6 +155,35 @@ def test_server_close_does_not_wait_when_told_not_to(setting):
     assert len(server.finished) == 1
     for client in clients:
         client.close()
+
+
+@pytest.mark.parametrize("module", [stdlib_socketserver, ss], ids=["stdlib", "lit"])
+def test_server_close_raises_as_join_does_for_a_request_thread_that_never_started(
+    module, monkeypatch
+):
+    """Drop-in: a request thread whose start() failed ("can't start new thread") stays on the
+    list server_close() waits for, and join() refuses a thread that never started. Both
+    modules raise that RuntimeError from server_close(): waiting in slices changes nothing."""
+    errors: list[object] = []
+
+    class Server(module.ThreadingTCPServer):
+        def handle_error(self, request, client_address):
+            errors.append(sys.exc_info()[1])
+
+    def refuse_to_start(thread):
+        raise RuntimeError("can't start new thread")
+
+    server = Server(("127.0.0.1", 0), module.BaseRequestHandler)
+    try:
+        with socket.create_connection(server.server_address, timeout=JOIN_TIMEOUT):
+            with monkeypatch.context() as patch:
+                patch.setattr(threading.Thread, "start", refuse_to_start)
+                server.handle_request()
+        assert [str(error) for error in errors] == ["can't start new thread"]
+        with pytest.raises(RuntimeError, match="before it is started"):
+            server.server_close()
+    finally:
+        server.socket.close()  # server_close() closed it before it raised; this is a no-op
 
 
 def test_finished_threads_are_forgotten_so_memory_stays_flat(serve):

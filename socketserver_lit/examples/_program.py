@@ -269,6 +269,9 @@ def stop_on_ctrl_c() -> Iterator[None]:
     press names the threads it will wait for, and the second ends the process the
     way an unhandled Ctrl-C does: killed by SIGINT, abandoning those requests.
 
+    Two presses that reach the process before Python has run the handler for the
+    first count as one: Python notes that a signal came, not how many times.
+
     Only where Python's default handler is in place, in the main thread; anything
     else (a signal ignored by a parent shell, a caller's own handler) is left alone.
     """
