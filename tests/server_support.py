@@ -107,17 +107,26 @@ OUT_OF_DESCRIPTORS_PROGRAM = """
 import importlib, json, os, resource, socket, sys, threading, time
 module = importlib.import_module(sys.argv[1])
 
+first_request_closed = threading.Event()
+
 class Counting(module.TCPServer):
     turns = 0
 
     def service_actions(self):
         Counting.turns += 1
 
+    def shutdown_request(self, request):
+        super().shutdown_request(request)
+        first_request_closed.set()
+
 server = Counting(("127.0.0.1", 0), module.BaseRequestHandler)
 loop = threading.Thread(target=server.serve_forever, args=(0.5,))
 loop.start()
 with socket.create_connection(server.server_address, timeout=5) as first:
-    first.recv(10)  # served and closed: the loop is running, its wake-up pair made
+    first.recv(10)  # served: the loop is running, its wake-up pair made
+# The client sees the end of the stream before the server has closed its socket; once it
+# has, no descriptor frees itself later, when the loop would take it for the next client.
+first_request_closed.wait(5)
 client = socket.socket()
 client.settimeout(5)
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

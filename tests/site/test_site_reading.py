@@ -13,7 +13,8 @@ The pages are opened in headless Chromium at a laptop's window (1280x900) and a 
   name longer than its line scrolls in its own box); on the phone nothing on a notebook page
   overflows the window (every notebook under notebooks/, found on disk, so a notebook added
   later is checked too);
-- no copy button covers code, on any page with a code block, at 1280 px and on the phone;
+- no copy button covers code, on any page with a code block, at 1280 px and on the phone, and
+  line numbers stay level with their lines;
 - every table on the site fits the phone's window or scrolls sideways in Material's own box
   for it, and no word or name in a table breaks in the middle, on the laptop or the phone;
 - the Performance figures and every figure a notebook draws fit the text column without being
@@ -436,6 +437,51 @@ def test_no_copy_button_covers_code_on_any_other_page(chromium, built_site, site
             found += [f"{path or 'home'}: {line!r}" for line in page.evaluate(COPY_BUTTONS_ON_CODE)]
             found += [f"{path or 'home'}: {line}" for line in problems.lines]
     assert found == [], "\n".join(found)
+
+
+# Each block with line numbers (the API reference's "Source code", opened): how far its first
+# and last numbers sit from the first and last lines of its code, in pixels (0 when level).
+LINE_NUMBER_OFFSETS = """() => [...document.querySelectorAll("article .highlighttable")]
+.map(table => {
+  table.closest("details")?.setAttribute("open", "");
+  const numbers = [...table.querySelectorAll(".linenos .linenodiv pre > span")];
+  const code = table.querySelector(".code pre > code");
+  const range = document.createRange();
+  const lines = [];
+  const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.textContent.trim()) continue;
+    range.selectNodeContents(node);
+    for (const box of range.getClientRects()) lines.push(box);
+  }
+  const top = box => box.top + box.height / 2;
+  return {
+    first: (code.textContent.trim().split("\\n")[0] ?? "").slice(0, 50),
+    numbers: numbers.length,
+    firstOffset: Math.round(top(numbers[0].getBoundingClientRect()) - top(lines[0])),
+    lastOffset: Math.round(top(numbers.at(-1).getBoundingClientRect()) - top(lines.at(-1))),
+  };
+})"""
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_line_numbers_stay_level_with_their_lines(chromium, built_site, site_url, viewport):
+    """The copy button's strip above a block's first line is in the line numbers' column too:
+    in every line-numbered block (the API reference's "Source code"), the first number is
+    level with the first line and the last with the last."""
+    pages = built_pages(built_site, r'class="highlighttable"')
+    assert len(pages) >= 5, pages
+    found, blocks = [], 0
+    with browser_tab(chromium, site_url, viewport=viewport) as tab:
+        for path in pages:
+            page, problems = open_page(tab, site_url, path)
+            for block in page.evaluate(LINE_NUMBER_OFFSETS):
+                blocks += 1
+                if abs(block["firstOffset"]) > 2 or abs(block["lastOffset"]) > 2:
+                    found.append(f"{path}: {block}")
+            found += [f"{path}: {line}" for line in problems.lines]
+    assert blocks >= 50, blocks
+    assert found == [], "\n".join(found[:20])
 
 
 @pytest.mark.parametrize("path", notebook_pages())
