@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 import pytest
+from server_support import JOIN_TIMEOUT
 
 import socketserver_lit
 
@@ -86,10 +87,6 @@ def try_connect(address: Any, opened: list[socket.socket], timeout: float = SHOR
     return "connected"
 
 
-# Longest the helper thread of seconds_until_a_signal_handler_runs() is waited for.
-SIGNAL_TEST_WAIT = 5.0
-
-
 class HeldUntilTheClientLeaves:
     """A handler that reads until end of stream, noting its thread's id once it runs."""
 
@@ -123,7 +120,7 @@ def seconds_until_a_signal_handler_runs(server: Any, client: socket.socket) -> f
         server.server_close()
         time.sleep(0.01)  # a handler left pending runs between bytecodes, so here at the latest
     finally:
-        helper.join(SIGNAL_TEST_WAIT)
+        helper.join(JOIN_TIMEOUT)
         signal.signal(signal.SIGUSR1, previous)
     assert len(ran_at) == 1
     return ran_at[0] - started

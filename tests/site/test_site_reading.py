@@ -327,36 +327,43 @@ def test_no_code_block_overflows_sideways_at_1280_px(desktop, site_url, path):
     assert problems.lines == []
 
 
-# Each place where a line of a code block in the prose column breaks between two letters,
-# digits or underscores: inside a name (`predicted_lost_w|ith_one_worker`).
-NAMES_BROKEN_IN_PROSE_CODE = """() => {
+# Every place where a line of text inside an element breaks between two letters, digits or
+# underscores, that is inside a word or a name. A break at a space or after a hyphen
+# (`04-handle-request-|verify-errors`) or a slash is where text breaks.
+BROKEN_WORDS = """(root) => {
   const range = document.createRange();
-  const lineMiddle = (node, index) => {
+  const lineTop = (node, index) => {
     range.setStart(node, index);
     range.setEnd(node, index + 1);
     const boxes = range.getClientRects();
-    return boxes.length ? {middle: boxes[0].top + boxes[0].height / 2,
-                           height: boxes[0].height} : null;
+    return boxes.length ? boxes[0].top + boxes[0].height / 2 : null;
   };
   const broken = [];
-  for (const code of document.querySelectorAll("article .literate-prose pre > code")) {
-    if (!code.getClientRects().length) continue;
-    const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      const text = node.textContent;
-      let before = text.length ? lineMiddle(node, 0) : null;
-      for (let index = 1; index < text.length; index++) {
-        const after = lineMiddle(node, index);
-        if (/\\w/.test(text[index - 1]) && /\\w/.test(text[index]) && before && after &&
-            after.middle - before.middle > after.height / 2) {
-          broken.push(`${text.slice(0, index)}|${text.slice(index)}`.trim().slice(-60));
-        }
-        before = after;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent;
+    let before = text.length ? lineTop(node, 0) : null;
+    for (let index = 1; index < text.length; index++) {
+      const after = lineTop(node, index);
+      const box = range.getClientRects()[0];
+      if (/\\w/.test(text[index - 1]) && /\\w/.test(text[index]) && before !== null &&
+          after !== null && box && after - before > box.height / 2) {
+        broken.push(`${text.slice(0, index)}|${text.slice(index)}`.trim().slice(0, 60));
       }
+      before = after;
     }
   }
   return broken;
 }"""
+# Each place where a line of a code block in the prose column breaks inside a name
+# (`predicted_lost_w|ith_one_worker`).
+NAMES_BROKEN_IN_PROSE_CODE = (
+    """() => [...document.querySelectorAll("article .literate-prose pre > code")]
+  .filter(code => code.getClientRects().length)
+  .flatMap(code => ("""
+    + BROKEN_WORDS
+    + """)(code))"""
+)
 
 
 @pytest.mark.parametrize("path", literate_pages())
@@ -494,34 +501,6 @@ def test_nothing_on_a_notebook_page_overflows_a_phone(phone, site_url, path):
 
 # --- tables ----------------------------------------------------------------------------------
 
-# Every place where a line of text inside an element breaks between two letters, digits or
-# underscores, that is inside a word or a name. A break at a space or after a hyphen
-# (`04-handle-request-|verify-errors`) or a slash is where text breaks.
-BROKEN_WORDS = """(root) => {
-  const range = document.createRange();
-  const lineTop = (node, index) => {
-    range.setStart(node, index);
-    range.setEnd(node, index + 1);
-    const boxes = range.getClientRects();
-    return boxes.length ? boxes[0].top + boxes[0].height / 2 : null;
-  };
-  const broken = [];
-  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    const text = node.textContent;
-    let before = text.length ? lineTop(node, 0) : null;
-    for (let index = 1; index < text.length; index++) {
-      const after = lineTop(node, index);
-      const box = range.getClientRects()[0];
-      if (/\\w/.test(text[index - 1]) && /\\w/.test(text[index]) && before !== null &&
-          after !== null && box && after - before > box.height / 2) {
-        broken.push(`${text.slice(0, index)}|${text.slice(index)}`.trim().slice(0, 60));
-      }
-      before = after;
-    }
-  }
-  return broken;
-}"""
 # Each table of the text (Markdown's and the API reference's, not the line-number tables of code
 # blocks): the box Material wraps it in to scroll sideways, and where its cells break a word.
 TABLES = (
